@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Debian's python3-torch lives under /usr/bin/python3 (another python3 may come first on PATH). */
+export const TORCH_PYTHON = process.env.STRATA_TORCH_PYTHON ?? '/usr/bin/python3';
+
+export function torchAvailable(): boolean {
+  if (!existsSync(TORCH_PYTHON)) return false;
+  return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Runs bench/torch_step.py and returns its median step time, or null when torch is unavailable. */
+export function torchStepMs(args: string[]): { medianMs: number; version: string } | null {
+  if (!torchAvailable()) return null;
+  const r = spawnSync(TORCH_PYTHON, [join(repoRoot, 'bench', 'torch_step.py'), ...args], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    process.stderr.write(`PyTorch comparator failed:\n${r.stderr}\n`);
+    return null;
+  }
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { median_ms: number; torch: string };
+  return { medianMs: out.median_ms, version: out.torch };
+}
+
+export function writeResult(name: string, result: Record<string, unknown>): string {
+  const dir = join(repoRoot, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
+  renameSync(tmp, path);
+  return path;
+}
+
+export function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v))
+    throw new RangeError(`Expected number for --${name} but received '${process.argv[i + 1]}'`);
+  return v;
+}

@@ -1,0 +1,82 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend } from './backend.js';
+
+export type NativeLoadResult =
+  { ok: true; backend: Backend } | { ok: false; reason: string; message: string };
+
+let cached: NativeLoadResult | null = null;
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Loads build/Release/strata_native.node, keeping every error for one readable message. */
+export function loadNativeBackend(): NativeLoadResult {
+  if (cached !== null) return cached;
+  const root = packageRoot();
+  const candidates = [
+    join(root, 'build', 'Release', 'strata_native.node'),
+    join(root, 'build', 'Debug', 'strata_native.node'),
+  ];
+  const errors: string[] = [];
+  const require = createRequire(import.meta.url);
+  for (const path of candidates) {
+    if (!existsSync(path)) {
+      errors.push(`${path}: not built`);
+      continue;
+    }
+    try {
+      const addon = require(path) as NativeAddon;
+      const threads = process.env.STRATA_THREADS;
+      if (threads !== undefined && threads !== '') {
+        const n = Number(threads);
+        if (!Number.isInteger(n) || n < 1) {
+          throw new RangeError(`Expected positive integer for STRATA_THREADS but received '${threads}'`);
+        }
+        addon.setThreads(n);
+      }
+      cached = { ok: true, backend: wrapAddon(addon) };
+      return cached;
+    } catch (e) {
+      errors.push(`${path}: ${(e as Error).message}`);
+    }
+  }
+  const reason = errors.join('; ');
+  cached = {
+    ok: false,
+    reason,
+    message:
+      `Could not load the native oneDNN backend:\n  ${errors.join('\n  ')}\n` +
+      'Possible solutions:\n  - run `bash scripts/setup.sh` (installs libdnnl-dev and build tools, then builds the addon)\n' +
+      '  - or install libdnnl-dev yourself and run `npx node-gyp rebuild`',
+  };
+  return cached;
+}
+
+/** What the .node file exports (src/native/addon.cc). */
+export interface NativeAddon extends Omit<Backend, 'name'> {
+  setThreads(n: number): void;
+  getThreads(): number;
+  version(): string;
+  primitiveCacheSize(): number;
+}
+
+let addonRef: NativeAddon | null = null;
+
+export function nativeAddon(): NativeAddon | null {
+  return loadNativeBackend().ok ? addonRef : null;
+}
+
+function wrapAddon(addon: NativeAddon): Backend {
+  addonRef = addon;
+  return Object.assign(Object.create(null) as object, addon, { name: 'native' }) as Backend;
+}

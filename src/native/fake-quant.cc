@@ -1,0 +1,154 @@
+// Fake quantization kernels (see QuantKernels in src/engine/backend.ts for the formulas). Divisions
+// are done in double precision so the codes equal the TypeScript cascade's bit for bit.
+#include <cmath>
+#include <cstring>
+
+#include "common.h"
+
+namespace strata {
+namespace {
+
+struct WeightGrid {
+  int64_t qmin, qmax, shift;
+  double offset;
+  bool round;
+};
+
+WeightGrid weight_grid(const Napi::CallbackInfo& info, int64_t top, int64_t bits, const std::string& rule,
+                       const char* op) {
+  if (top < 1 || top > 16 || bits < 1 || bits > top) {
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": expected 1 <= bits <= topBits <= 16");
+  }
+  if (rule != "floor" && rule != "round") {
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": expected 'floor' or 'round' for rule");
+  }
+  bool round = rule == "round";
+  int64_t half = int64_t(1) << (top - 1);
+  int64_t k = top - bits;
+  return {round ? -half + 1 : -half, round ? half : half - 1, k, round ? -0.5 + std::ldexp(1.0, -(k + 1)) : 0.5, round};
+}
+
+inline int64_t round_half_away(double v) { return v < 0 ? -static_cast<int64_t>(std::floor(-v + 0.5)) : static_cast<int64_t>(std::floor(v + 0.5)); }
+
+// The b-bit code of one weight; `clipped` tells whether its top code hit the range edge.
+inline int64_t cascade_code(double v, const WeightGrid& g, bool& clipped) {
+  double lim = 1e15;  // keeps the integer conversion defined for absurd ratios
+  v = v > lim ? lim : (v < -lim ? -lim : v);
+  int64_t raw = g.round ? round_half_away(v) : static_cast<int64_t>(std::floor(v));
+  int64_t top = raw < g.qmin ? g.qmin : (raw > g.qmax ? g.qmax : raw);
+  clipped = raw != top;
+  return g.round ? (top + (int64_t(1) << g.shift) - 1) >> g.shift : top >> g.shift;
+}
+
+struct WeightArgs {
+  FloatArg w, scales;
+  int64_t channels, per;
+  WeightGrid grid;
+};
+
+WeightArgs weight_args(const Napi::CallbackInfo& info, const char* op) {
+  size_t n = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().ElementLength() : 0;
+  FloatArg w = float_arg(info, 0, op, "w", n);
+  int64_t channels = int_value(info, 1, op, "channels");
+  if (channels < 1 || n % channels != 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": channels must divide the weight count");
+  FloatArg scales = float_arg(info, 2, op, "scalesTop", channels);
+  int64_t top = int_value(info, 3, op, "topBits"), bits = int_value(info, 4, op, "bits");
+  if (!info[5].IsString()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": expected string for rule");
+  WeightGrid g = weight_grid(info, top, bits, info[5].As<Napi::String>().Utf8Value(), op);
+  return {w, scales, channels, static_cast<int64_t>(n) / channels, g};
+}
+
+// fakeQuantWeightForward(w, channels, scalesTop, topBits, bits, rule, out, codes|null)
+Napi::Value WeightForward(const Napi::CallbackInfo& info) {
+  const char* op = "fakeQuantWeightForward";
+  WeightArgs a = weight_args(info, op);
+  size_t n = a.w.length;
+  FloatArg out = float_arg(info, 6, op, "out", n);
+  int32_t* codes = (info[7].IsNull() || info[7].IsUndefined()) ? nullptr : int_arg(info, 7, op, "codes", n);
+  double mult = std::ldexp(1.0, static_cast<int>(a.grid.shift));
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < a.channels; c++) {
+    double s = a.scales.data[c];
+    for (int64_t i = c * a.per; i < (c + 1) * a.per; i++) {
+      bool clipped;
+      int64_t q = cascade_code(static_cast<double>(a.w.data[i]) / s, a.grid, clipped);
+      out.data[i] = static_cast<float>((static_cast<double>(q) + a.grid.offset) * s * mult);
+      if (codes != nullptr) codes[i] = static_cast<int32_t>(q);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// fakeQuantWeightBackward(w, channels, scalesTop, topBits, bits, rule, dy, dw, dscale)
+Napi::Value WeightBackward(const Napi::CallbackInfo& info) {
+  const char* op = "fakeQuantWeightBackward";
+  WeightArgs a = weight_args(info, op);
+  size_t n = a.w.length;
+  FloatArg dy = float_arg(info, 6, op, "dy", n), dw = float_arg(info, 7, op, "dw", n);
+  FloatArg ds = float_arg(info, 8, op, "dscale", a.channels);
+  double mult = std::ldexp(1.0, static_cast<int>(a.grid.shift));
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < a.channels; c++) {
+    double s = a.scales.data[c], sum = 0;
+    for (int64_t i = c * a.per; i < (c + 1) * a.per; i++) {
+      double v = static_cast<double>(a.w.data[i]) / s;
+      bool clipped;
+      int64_t q = cascade_code(v, a.grid, clipped);
+      dw.data[i] = clipped ? 0.f : dy.data[i];
+      sum += dy.data[i] * (mult * (static_cast<double>(q) + a.grid.offset) - (clipped ? 0.0 : v));
+    }
+    ds.data[c] = static_cast<float>(sum);
+  }
+  return info.Env().Undefined();
+}
+
+// fakeQuantActForward(x, scale, qmin, qmax, y)
+Napi::Value ActForward(const Napi::CallbackInfo& info) {
+  const char* op = "fakeQuantActForward";
+  size_t n = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().ElementLength() : 0;
+  FloatArg x = float_arg(info, 0, op, "x", n);
+  double s = num_value(info, 1, op, "scale"), qmin = num_value(info, 2, op, "qmin"), qmax = num_value(info, 3, op, "qmax");
+  FloatArg y = float_arg(info, 4, op, "y", n);
+  if (!(s > 0)) throw Napi::RangeError::New(info.Env(), std::string(op) + ": scale must be positive");
+  int64_t N = static_cast<int64_t>(n);
+#pragma omp parallel for simd schedule(static) if (N > 32768)
+  for (int64_t i = 0; i < N; i++) {
+    double q = std::floor(static_cast<double>(x.data[i]) / s + 0.5);
+    q = q < qmin ? qmin : (q > qmax ? qmax : q);
+    y.data[i] = static_cast<float>(q * s);
+  }
+  return info.Env().Undefined();
+}
+
+// fakeQuantActBackward(x, scale, qmin, qmax, dy, dx) -> scale gradient
+Napi::Value ActBackward(const Napi::CallbackInfo& info) {
+  const char* op = "fakeQuantActBackward";
+  size_t n = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().ElementLength() : 0;
+  FloatArg x = float_arg(info, 0, op, "x", n);
+  double s = num_value(info, 1, op, "scale"), qmin = num_value(info, 2, op, "qmin"), qmax = num_value(info, 3, op, "qmax");
+  FloatArg dy = float_arg(info, 4, op, "dy", n), dx = float_arg(info, 5, op, "dx", n);
+  if (!(s > 0)) throw Napi::RangeError::New(info.Env(), std::string(op) + ": scale must be positive");
+  int64_t N = static_cast<int64_t>(n);
+  double sum = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sum) if (N > 32768)
+  for (int64_t i = 0; i < N; i++) {
+    double v = static_cast<double>(x.data[i]) / s;
+    bool inside = v >= qmin - 0.5 && v < qmax + 0.5;
+    double q = std::floor(v + 0.5);
+    q = q < qmin ? qmin : (q > qmax ? qmax : q);
+    dx.data[i] = inside ? dy.data[i] : 0.f;
+    sum += dy.data[i] * (q - (inside ? v : 0.0));
+  }
+  return Napi::Number::New(info.Env(), sum);
+}
+
+}  // namespace
+
+void register_fake_quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("fakeQuantWeightForward", Napi::Function::New(env, WeightForward));
+  exports.Set("fakeQuantWeightBackward", Napi::Function::New(env, WeightBackward));
+  exports.Set("fakeQuantActForward", Napi::Function::New(env, ActForward));
+  exports.Set("fakeQuantActBackward", Napi::Function::New(env, ActBackward));
+}
+
+}  // namespace strata

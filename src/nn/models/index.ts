@@ -1,0 +1,48 @@
+import type { Module } from '../module.js';
+import { MobileNetV2 } from './mobilenet-v2.js';
+import { CifarResNet, ResNet18 } from './resnet.js';
+import { SmallCNN } from './small-cnn.js';
+
+export { BasicBlock, CifarResNet, ResNet18 } from './resnet.js';
+export { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
+export { SmallCNN } from './small-cnn.js';
+
+/** What a model file or checkpoint records to rebuild the network. */
+export interface Architecture {
+  name: ModelName;
+  numClasses: number;
+  inChannels: number;
+  width?: number;
+}
+
+export const MODEL_NAMES = [
+  'resnet20',
+  'resnet32',
+  'resnet56',
+  'resnet18',
+  'mobilenetv2',
+  'small-cnn',
+] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+export function createModel(arch: Architecture): Module {
+  const { numClasses, inChannels } = arch;
+  switch (arch.name) {
+    case 'resnet20':
+      return new CifarResNet(20, { numClasses, inChannels });
+    case 'resnet32':
+      return new CifarResNet(32, { numClasses, inChannels });
+    case 'resnet56':
+      return new CifarResNet(56, { numClasses, inChannels });
+    case 'resnet18':
+      return new ResNet18({ numClasses, inChannels });
+    case 'mobilenetv2':
+      return new MobileNetV2({ numClasses, inChannels, width: arch.width });
+    case 'small-cnn':
+      return new SmallCNN({ numClasses, inChannels, width: arch.width });
+    default:
+      throw new RangeError(
+        `Expected one of ${MODEL_NAMES.map((n) => `'${n}'`).join(', ')} for model but received '${String((arch as { name: unknown }).name)}'`,
+      );
+  }
+}
