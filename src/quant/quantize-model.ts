@@ -57,11 +57,16 @@ interface Slot {
   module: Module;
 }
 
+/** Every (parent, child) edge in depth-first pre-order, so the first weighted slot is the input layer. */
 function slots(model: Module): Slot[] {
   const out: Slot[] = [];
-  for (const [, parent] of model.namedModules()) {
-    for (const [name, module] of parent.namedChildren()) out.push({ parent, name, module });
-  }
+  const visit = (parent: Module): void => {
+    for (const [name, module] of parent.namedChildren()) {
+      out.push({ parent, name, module });
+      visit(module);
+    }
+  };
+  visit(model);
   return out;
 }
 
@@ -113,6 +118,11 @@ export function switchableNorms(model: Module): [string, SwitchableBatchNorm2d][
   return model
     .namedModules()
     .filter((e): e is [string, SwitchableBatchNorm2d] => e[1] instanceof SwitchableBatchNorm2d);
+}
+
+/** Keeps every quantizer step size positive; an optimizer step can push a small one below zero. */
+export function clampQuantizerScales(model: Module): void {
+  for (const [, layer] of quantizedLayers(model)) layer.clampScales();
 }
 
 /** Runs the model at `bits` from now on (null: full precision, quantizers bypassed). */

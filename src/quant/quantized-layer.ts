@@ -42,6 +42,11 @@ export class QuantizedLayer extends Module {
   /** [signed (0/1), calibrated (0/1)] for the input activations. */
   private readonly actState: Tensor;
   bits: number | null = null;
+  /**
+   * Weights already dequantized from a model file at one precision. When set, they replace the
+   * fake quantizer, so a deployed model computes with exactly the file's values.
+   */
+  deployedWeight: Tensor | null = null;
 
   constructor(inner: Conv2d | Linear, config: LayerQuantConfig, precisions: readonly number[]) {
     super();
@@ -168,6 +173,12 @@ export class QuantizedLayer extends Module {
     this.actState.data[1] = 1;
   }
 
+  /** Holds every learned step size of this layer positive (call after each optimizer step). */
+  clampScales(): void {
+    if (this.weightScale !== null) keepPositive(this.weightScale.data);
+    for (const scale of this.actScales.values()) keepPositive(scale.data);
+  }
+
   /** Forgets the activation calibration so the next forward re-calibrates (post-training quantization). */
   resetCalibration(): void {
     this.actState.data[1] = 0;
@@ -175,14 +186,19 @@ export class QuantizedLayer extends Module {
 
   /** The weights this layer computes with at a precision (null = float). */
   quantizedWeight(bits: number | null): Tensor {
+    if (this.deployedWeight !== null) return this.deployedWeight;
     const b = this.effectiveBits(bits);
     if (b === null) return this.weight;
+    keepPositive(this.weightScale!.data);
     const per = this.weight.size / this.weight.shape[0];
     return fakeQuantWeight(this.weight, this.weightScale!, {
       topBits: this.topBits,
       bits: b,
       rule: this.config.rule,
-      gradScale: 1 / Math.sqrt(per * 2 ** (b - 1)),
+      // LSQ scales the step-size gradient by 1/sqrt(N Qp). The learned parameter is the top step
+      // s_B = s_b / 2^k, whose gradient is 2^k times that of s_b; dividing by a further 4^k makes the
+      // update of s_b what LSQ would make, whatever precision the gradient comes from.
+      gradScale: 1 / (Math.sqrt(per * 2 ** (b - 1)) * 4 ** (this.topBits - b)),
     });
   }
 
@@ -196,6 +212,7 @@ export class QuantizedLayer extends Module {
         `QuantizedLayer has no ${b}-bit activation scale (has ${this.activationPrecisions.join(', ')})`,
       );
     }
+    keepPositive(scale.data);
     const signed = this.inputSigned;
     const qmax = qmaxOf(b, signed);
     return fakeQuantAct(x, scale, {
@@ -216,6 +233,11 @@ export class QuantizedLayer extends Module {
     const kind = this.inner instanceof Conv2d ? 'Conv2d' : 'Linear';
     return `${kind}(${this.inner.extraRepr()}), ${this.config.role}${this.config.role === 'fixed' ? ` ${this.config.fixedBits}-bit` : ''}`;
   }
+}
+
+/** A learned step size that an optimizer step pushed to zero or below is held at a tiny positive value. */
+function keepPositive(scales: Float32Array): void {
+  for (let i = 0; i < scales.length; i++) if (!(scales[i] > 1e-8)) scales[i] = 1e-8;
 }
 
 export function qmaxOf(bits: number, signed: boolean): number {

@@ -22,6 +22,7 @@ export class SwitchableBatchNorm2d extends Module {
   addPrecision(bits: number, from: BatchNorm2d = this.float): BatchNorm2d {
     const bn = new BatchNorm2d(from.numFeatures, { eps: from.eps, momentum: from.momentum, relu: from.relu });
     bn.loadStateDict(from.stateDict());
+    bn.train(this.training); // a precision added to a model in eval mode must not update statistics
     this.byBits.set(bits, this.registerModule(`b${bits}`, bn));
     return bn;
   }

@@ -15,7 +15,12 @@ import { Tensor } from '../engine/tensor.js';
 import { manualSeed } from '../nn/init.js';
 import { createModel, type Architecture } from '../nn/models/index.js';
 import type { Module, Parameter } from '../nn/module.js';
-import { quantizeModel, setPrecision, type QuantConfig } from '../quant/quantize-model.js';
+import {
+  clampQuantizerScales,
+  quantizeModel,
+  setPrecision,
+  type QuantConfig,
+} from '../quant/quantize-model.js';
 import { MetricsLog, ProgressBar, lineChart, writeChart } from '../report/index.js';
 import {
   loadCheckpoint,
@@ -366,6 +371,7 @@ export function trainStep(
     });
   }
   optimizer.step();
+  if (config.mode !== 'fp') clampQuantizerScales(model);
   return out;
 }
 

@@ -1,0 +1,199 @@
+/**
+ * Between a trained quantization-aware model and the `.strata` file: `toStrataContent` cuts every
+ * layered weight into its top codes (the bit-planes are made by the format writer), and
+ * `modelFromStrata` rebuilds a network that computes at the precision a file (or a prefix of it)
+ * holds, with exactly the file's weights.
+ */
+import { getBackend } from '../engine/backend-registry.js';
+import { keep } from '../engine/memory.js';
+import { Tensor } from '../engine/tensor.js';
+import type { StrataModelContent, StrataReadResult, PlainTensor } from '../format/types.js';
+import { createModel, type Architecture } from '../nn/models/index.js';
+import type { Module } from '../nn/module.js';
+import { reconstructionOffset } from './cascade.js';
+import {
+  clampQuantizerScales,
+  ensurePrecision,
+  quantizeModel,
+  quantizedLayers,
+  setPrecision,
+  switchableNorms,
+  type QuantConfig,
+} from './quantize-model.js';
+import type { QuantizedLayer } from './quantized-layer.js';
+
+/** Everything a precision needs besides the layered weights: its batch norms and activation scales. */
+function precisionParams(model: Module, bits: number): PlainTensor[] {
+  const out: PlainTensor[] = [];
+  for (const [path, bn] of switchableNorms(model)) {
+    for (const [name, t] of bn.at(bits).stateDict()) {
+      out.push({ name: `${path}.bn.${name}`, shape: [...t.shape], data: Float32Array.from(t.data) });
+    }
+  }
+  for (const [path, layer] of quantizedLayers(model)) {
+    if (layer.config.role !== 'layered' || !layer.config.quantizeInput) continue;
+    out.push({ name: `${path}.actScale`, shape: [1], data: Float32Array.of(layer.activationScale(bits)!) });
+  }
+  return out;
+}
+
+function weightCodes(layer: QuantizedLayer, bits: number): { codes: Int32Array; values: Float32Array } {
+  const w = layer.weight;
+  const codes = new Int32Array(w.size);
+  const values = new Float32Array(w.size);
+  getBackend().fakeQuantWeightForward(
+    w.data,
+    w.shape[0],
+    layer.weightScale!.data,
+    layer.topBits,
+    bits,
+    layer.config.rule,
+    values,
+    codes,
+  );
+  return { codes, values };
+}
+
+export interface PackOptions {
+  /** Precisions trained (recorded in the metadata); the others are derived by ensurePrecision. */
+  trained?: number[];
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * The content of a `.strata` file for a quantization-aware model: layered weights as top codes and
+ * per-channel scales, fixed layers as float32 (dequantized at their fixed precision), and per
+ * precision b_min..B the switchable batch norms and activation scales.
+ */
+export function toStrataContent(
+  model: Module,
+  architecture: Architecture,
+  quant: QuantConfig,
+  options: PackOptions = {},
+): StrataModelContent {
+  for (let b = quant.minBits; b <= quant.topBits; b++) ensurePrecision(model, b);
+  clampQuantizerScales(model);
+  const layered: StrataModelContent['layered'] = [];
+  const fixed: PlainTensor[] = [];
+  for (const [path, layer] of quantizedLayers(model)) {
+    const shape = [...layer.weight.shape];
+    if (layer.config.role === 'layered') {
+      layered.push({
+        name: `${path}.weight`,
+        shape,
+        topCodes: weightCodes(layer, layer.topBits).codes,
+        scales: Float32Array.from(layer.weightScale!.data),
+      });
+    } else {
+      const data =
+        layer.config.role === 'fixed'
+          ? weightCodes(layer, layer.config.fixedBits).values
+          : Float32Array.from(layer.weight.data);
+      fixed.push({ name: `${path}.weight`, shape, data });
+    }
+    if (layer.bias !== null)
+      fixed.push({
+        name: `${path}.bias`,
+        shape: [...layer.bias.shape],
+        data: Float32Array.from(layer.bias.data),
+      });
+    fixed.push({
+      name: `${path}.actState`,
+      shape: [2],
+      data: Float32Array.from(layer.stateDict().get('actState')!.data),
+    });
+    if (layer.config.role === 'fixed' && layer.config.quantizeInput) {
+      fixed.push({
+        name: `${path}.actScale`,
+        shape: [1],
+        data: Float32Array.of(layer.activationScale(layer.config.fixedBits)!),
+      });
+    }
+  }
+  const perPrecision = new Map<number, PlainTensor[]>();
+  for (let b = quant.minBits; b <= quant.topBits; b++) perPrecision.set(b, precisionParams(model, b));
+  return {
+    architecture: { ...architecture },
+    quantization: {
+      topBits: quant.topBits,
+      minBits: quant.minBits,
+      rule: quant.rule,
+      firstLast: quant.firstLast,
+      fixedBits: quant.fixedBits,
+      trained: options.trained ?? quant.precisions,
+    },
+    layered,
+    fixed,
+    perPrecision,
+    ...(options.metadata ? { metadata: options.metadata } : {}),
+  };
+}
+
+/** A model that runs at the precision `read` holds, with the file's exact weights. */
+export function modelFromStrata(read: StrataReadResult): {
+  model: Module;
+  bits: number;
+  architecture: Architecture;
+} {
+  const { header, bits } = read;
+  const architecture = header.architecture as unknown as Architecture;
+  const q = header.quantization as unknown as QuantConfig;
+  const model = createModel(architecture);
+  quantizeModel(model, {
+    topBits: q.topBits,
+    minBits: q.minBits,
+    precisions: [bits],
+    rule: q.rule,
+    firstLast: q.firstLast,
+    fixedBits: q.fixedBits,
+  });
+  const byName = new Map<string, Float32Array>();
+  for (const t of [...read.fixed, ...read.perPrecision]) byName.set(t.name, t.data);
+  const take = (name: string): Float32Array => {
+    const v = byName.get(name);
+    if (v === undefined) throw new RangeError(`model file has no tensor '${name}' for ${architecture.name}`);
+    return v;
+  };
+  const layeredByName = new Map(read.layered.map((l) => [l.name, l]));
+  for (const [path, layer] of quantizedLayers(model)) {
+    const name = `${path}.weight`;
+    const entry = layeredByName.get(name);
+    let weights: Float32Array;
+    if (entry !== undefined) {
+      const per = entry.codes.length / entry.shape[0];
+      const offset = reconstructionOffset(q.topBits, bits, q.rule);
+      weights = new Float32Array(entry.codes.length);
+      for (let i = 0; i < weights.length; i++)
+        weights[i] = (entry.codes[i] + offset) * entry.scales[Math.floor(i / per)];
+    } else {
+      weights = take(name);
+    }
+    if (weights.length !== layer.weight.size)
+      throw new RangeError(
+        `model file tensor '${name}' has ${weights.length} values, expected ${layer.weight.size}`,
+      );
+    layer.weight.data.set(weights);
+    layer.deployedWeight = keep(new Tensor(Float32Array.from(weights), layer.weight.shape));
+    if (layer.bias !== null) layer.bias.data.set(take(`${path}.bias`));
+    layer
+      .stateDict()
+      .get('actState')!
+      .data.set(take(`${path}.actState`));
+    const actBits = layer.effectiveBits(bits);
+    if (actBits !== null && layer.config.quantizeInput) {
+      layer.addActScale(actBits);
+      layer
+        .stateDict()
+        .get(`actScale${actBits}`)!
+        .data.set(take(`${path}.actScale`));
+    }
+  }
+  for (const [path, bn] of switchableNorms(model)) {
+    const state = new Map<string, Float32Array>();
+    for (const key of bn.at(bits).stateDict().keys()) state.set(key, take(`${path}.bn.${key}`));
+    bn.at(bits).loadStateDict(state);
+  }
+  model.eval();
+  setPrecision(model, bits);
+  return { model, bits, architecture };
+}

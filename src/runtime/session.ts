@@ -1,0 +1,370 @@
+/**
+ * Inference at one chosen precision, through onnxruntime-node or through Strata's own engine.
+ *
+ * Inputs are Strata's channels-last float32 images `[N, H, W, C]`; the session transposes them to
+ * the NCHW layout of the exported ONNX graph when it runs onnxruntime.
+ *
+ * Sources:
+ * - a Module (a quantized, calibrated model, or a plain float one): exported with `exportOnnx` at
+ *   `bits` for onnxruntime, or run directly by the `native` engine;
+ * - an .onnx file (path or bytes), as written by `exportOnnx` or any graph with one NCHW float
+ *   input and one [N, classes] output: onnxruntime only, the precision is the file's;
+ * - a .strata file (path or bytes): recognised by its magic, see `strataToModel` below.
+ */
+import { readFile } from 'node:fs/promises';
+import type * as Ort from 'onnxruntime-node';
+import { noGrad } from '../engine/autograd.js';
+import { scope } from '../engine/memory.js';
+import { Tensor } from '../engine/tensor.js';
+import { exportOnnx, ONNX_INPUT_NAME, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from '../export/onnx-export.js';
+import { readOnnxMetadata } from '../export/onnx-proto.js';
+import { MAGIC, readStrata } from '../format/index.js';
+import { Module } from '../nn/module.js';
+import { QuantizedLayer } from '../quant/quantized-layer.js';
+import { setPrecision } from '../quant/quantize-model.js';
+import { SwitchableBatchNorm2d } from '../quant/switchable-batch-norm.js';
+
+export type SessionEngine = 'onnxruntime' | 'native';
+export const SESSION_ENGINES: readonly SessionEngine[] = ['onnxruntime', 'native'];
+
+export type SessionSource = string | Uint8Array | Module;
+
+export interface SessionOptions {
+  /**
+   * The precision to run. Required for a Module or .strata source (null = full precision); for an
+   * .onnx source it may be left out, and when given it must match the file's `strata.bits`.
+   */
+  bits?: number | null;
+  /** Default 'onnxruntime'. */
+  engine?: SessionEngine;
+  /** For a Module run through onnxruntime: export the float graph instead of QDQ. */
+  float?: boolean;
+  /** [H, W, C] of one image, needed when `predict` gets a bare Float32Array. */
+  inputShape?: readonly [number, number, number];
+  /** onnxruntime intra-op threads; default onnxruntime's own choice. */
+  threads?: number;
+}
+
+export interface PredictInput {
+  data: Float32Array;
+  /** [N, H, W, C]. */
+  shape: readonly number[];
+}
+
+export interface Prediction {
+  /** [batch, numClasses], row-major. */
+  logits: Float32Array;
+  /** argmax per row. */
+  classes: Int32Array;
+  /** softmax per row, same layout as logits. */
+  probabilities: Float32Array;
+  batch: number;
+  numClasses: number;
+}
+
+type OrtModule = typeof Ort;
+
+function describe(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean') return `${value} of type ${typeof value}`;
+  if (typeof value === 'string') return `'${value}' of type string`;
+  if (value === null || value === undefined) return String(value);
+  return `a value of type ${(value as object).constructor?.name ?? typeof value}`;
+}
+
+let ortModule: Promise<OrtModule> | null = null;
+
+/** Loads onnxruntime-node on first use, so the native engine works where its binary does not. */
+async function loadOrt(): Promise<OrtModule> {
+  ortModule ??= import('onnxruntime-node').catch((error: unknown) => {
+    ortModule = null;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `onnxruntime-node failed to load (${reason}). Possible solutions: check that ` +
+        'node_modules/onnxruntime-node/bin/napi-v6/<platform>/<arch>/onnxruntime_binding.node exists for this ' +
+        "platform (the CPU binary ships in the package; '.npmrc' only skips the optional GPU download), " +
+        "reinstall with `npm install onnxruntime-node`, or use { engine: 'native' }.",
+    );
+  });
+  return ortModule;
+}
+
+function isStrata(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * EXTENSION POINT (.strata): turns the content of a .strata file at `bits` back into a runnable
+ * model. The reconstruction (`src/quant/layered-model.ts`) is not written yet; once it exists, this
+ * function should call it, and the rest of the session (export for onnxruntime, the native engine)
+ * already works on the Module it returns.
+ */
+function strataToModel(bytes: Uint8Array, bits: number | null): Module {
+  // Validates the file and that it holds `bits`, so callers get format errors now rather than later.
+  readStrata(bytes, bits === null ? {} : { bits });
+  throw new Error(
+    'StrataSession: loading .strata files needs the layered-model reconstruction (src/quant/layered-model.ts), ' +
+      'which is not available yet; pass the quantized Module or an exported .onnx file instead',
+  );
+}
+
+interface Runner {
+  run(nhwc: Float32Array, shape: readonly number[]): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+function nhwcToNchw(x: Float32Array, [n, h, w, c]: readonly number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  const plane = h * w;
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < plane; p++) {
+      const src = (i * plane + p) * c;
+      for (let k = 0; k < c; k++) out[(i * c + k) * plane + p] = x[src + k];
+    }
+  }
+  return out;
+}
+
+class OrtRunner implements Runner {
+  constructor(
+    private readonly ort: OrtModule,
+    private readonly session: Ort.InferenceSession,
+    private readonly inputName: string,
+    private readonly outputName: string,
+  ) {}
+
+  async run(nhwc: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+    const [n, h, w, c] = shape;
+    const input = new this.ort.Tensor('float32', nhwcToNchw(nhwc, shape), [n, c, h, w]);
+    const out = await this.session.run({ [this.inputName]: input });
+    const logits = out[this.outputName];
+    if (logits.type !== 'float32') {
+      throw new TypeError(`StrataSession: expected float32 output '${this.outputName}' but the model gives ${logits.type}`);
+    }
+    return Float32Array.from(logits.data as Float32Array);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** Runs the Module itself at `bits`, leaving its precision and train/eval modes as it found them. */
+class NativeRunner implements Runner {
+  constructor(
+    private readonly model: Module,
+    private readonly bits: number | null,
+  ) {}
+
+  async run(nhwc: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+    const modules = this.model.namedModules().map(([, m]) => m);
+    const saved = modules.map((m) => ({
+      m,
+      training: m.training,
+      bits: m instanceof QuantizedLayer || m instanceof SwitchableBatchNorm2d ? m.bits : undefined,
+    }));
+    try {
+      setPrecision(this.model, this.bits);
+      this.model.eval();
+      return scope(() => noGrad(() => Float32Array.from(this.model.forward(new Tensor(nhwc, shape)).data)));
+    } finally {
+      for (const s of saved) {
+        s.m.training = s.training;
+        if (s.bits !== undefined) (s.m as QuantizedLayer | SwitchableBatchNorm2d).bits = s.bits;
+      }
+    }
+  }
+
+  async release(): Promise<void> {}
+}
+
+export class StrataSession {
+  private runner: Runner | null;
+
+  private constructor(
+    runner: Runner,
+    readonly engine: SessionEngine,
+    /** The precision the session runs (null = full precision; undefined for an .onnx without Strata metadata). */
+    readonly bits: number | null | undefined,
+    /** [H, W, C] when known (from options or a fixed-size ONNX input). */
+    readonly inputShape: readonly [number, number, number] | null,
+  ) {
+    this.runner = runner;
+  }
+
+  static async create(source: SessionSource, options: SessionOptions = {}): Promise<StrataSession> {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`Expected object for options but received ${describe(options)}`);
+    }
+    const engine = options.engine ?? 'onnxruntime';
+    if (!SESSION_ENGINES.includes(engine)) {
+      throw new TypeError(`Expected 'onnxruntime' or 'native' for engine but received ${describe(engine)}`);
+    }
+    const inputShape = options.inputShape === undefined ? null : checkInputShape(options.inputShape);
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+      const Err = typeof options.threads === 'number' ? RangeError : TypeError;
+      throw new Err(`Expected positive integer for threads but received ${describe(options.threads)}`);
+    }
+
+    let model: Module | null = null;
+    let onnx: Uint8Array | null = null;
+    if (source instanceof Module) model = source;
+    else if (typeof source === 'string' || source instanceof Uint8Array) {
+      const bytes = typeof source === 'string' ? await readSource(source) : source;
+      if (isStrata(bytes)) model = strataToModel(bytes, requireBits(options.bits));
+      else onnx = bytes;
+    } else {
+      throw new TypeError(`Expected file path, Uint8Array or Module for source but received ${describe(source)}`);
+    }
+
+    if (model !== null) {
+      const bits = validateExportBits(model, requireBits(options.bits));
+      if (engine === 'native') return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape);
+      onnx = exportOnnx(model, { bits, float: options.float });
+      return StrataSession.fromOnnx(onnx, bits, inputShape, options.threads);
+    }
+    if (engine === 'native') {
+      throw new TypeError(
+        "StrataSession: engine 'native' runs a Module or a .strata file; an .onnx file runs only through 'onnxruntime'",
+      );
+    }
+    return StrataSession.fromOnnx(onnx!, checkOnnxBits(onnx!, options.bits), inputShape, options.threads);
+  }
+
+  private static async fromOnnx(
+    bytes: Uint8Array,
+    bits: number | null | undefined,
+    inputShape: readonly [number, number, number] | null,
+    threads: number | undefined,
+  ): Promise<StrataSession> {
+    const ort = await loadOrt();
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, threads === undefined ? {} : { intraOpNumThreads: threads });
+    } catch (error) {
+      throw new Error(`StrataSession: onnxruntime rejected the model: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (session.inputNames.length !== 1 || session.outputNames.length < 1) {
+      await session.release();
+      throw new RangeError(
+        `StrataSession: expected a model with one input and at least one output but it has inputs [${session.inputNames.join(', ')}]`,
+      );
+    }
+    const inputName = session.inputNames[0];
+    const outputName = session.outputNames.includes(ONNX_OUTPUT_NAME) ? ONNX_OUTPUT_NAME : session.outputNames[0];
+    const meta = session.inputMetadata[0];
+    let shape = inputShape;
+    if (shape === null && meta.isTensor && meta.shape.length === 4) {
+      const [, c, h, w] = meta.shape;
+      if (typeof c === 'number' && typeof h === 'number' && typeof w === 'number') shape = [h, w, c];
+    }
+    void ONNX_INPUT_NAME;
+    return new StrataSession(new OrtRunner(ort, session, inputName, outputName), 'onnxruntime', bits, shape);
+  }
+
+  /** Runs one batch of channels-last images; a bare Float32Array needs the session's inputShape. */
+  async predict(input: Float32Array | PredictInput): Promise<Prediction> {
+    const runner = this.runner;
+    if (runner === null) throw new Error('Session already disposed.');
+    const { data, shape } = this.resolveInput(input);
+    const logits = await runner.run(data, shape);
+    const batch = shape[0];
+    if (logits.length % batch !== 0 || logits.length === 0) {
+      throw new RangeError(`StrataSession: the model returned ${logits.length} values for a batch of ${batch}`);
+    }
+    const numClasses = logits.length / batch;
+    const classes = new Int32Array(batch);
+    const probabilities = new Float32Array(logits.length);
+    for (let n = 0; n < batch; n++) {
+      const row = logits.subarray(n * numClasses, (n + 1) * numClasses);
+      let best = 0;
+      for (let k = 1; k < numClasses; k++) if (row[k] > row[best]) best = k;
+      classes[n] = best;
+      let sum = 0;
+      for (let k = 0; k < numClasses; k++) sum += Math.exp(row[k] - row[best]);
+      for (let k = 0; k < numClasses; k++) probabilities[n * numClasses + k] = Math.exp(row[k] - row[best]) / sum;
+    }
+    return { logits, classes, probabilities, batch, numClasses };
+  }
+
+  get disposed(): boolean {
+    return this.runner === null;
+  }
+
+  /** Releases onnxruntime's session; further calls to predict throw. Idempotent. */
+  async dispose(): Promise<void> {
+    const runner = this.runner;
+    this.runner = null;
+    if (runner !== null) await runner.release();
+  }
+
+  private resolveInput(input: Float32Array | PredictInput): { data: Float32Array; shape: number[] } {
+    if (input instanceof Float32Array) {
+      if (this.inputShape === null) {
+        throw new TypeError(
+          'StrataSession.predict: pass { data, shape } or create the session with inputShape [H, W, C] to use a bare Float32Array',
+        );
+      }
+      const per = this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
+      if (input.length === 0 || input.length % per !== 0) {
+        throw new RangeError(
+          `StrataSession.predict: expected a multiple of ${per} values (images of [${this.inputShape.join(', ')}]) but received ${input.length}`,
+        );
+      }
+      return { data: input, shape: [input.length / per, ...this.inputShape] };
+    }
+    if (input === null || typeof input !== 'object' || !(input.data instanceof Float32Array) || !Array.isArray(input.shape)) {
+      throw new TypeError(`Expected Float32Array or { data: Float32Array, shape } for input but received ${describe(input)}`);
+    }
+    const shape = [...input.shape];
+    if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new RangeError(`Expected input shape [N, H, W, C] of positive integers but received [${shape.join(', ')}]`);
+    }
+    if (this.inputShape !== null && shape.slice(1).some((d, i) => d !== this.inputShape![i])) {
+      throw new RangeError(
+        `Expected images of [${this.inputShape.join(', ')}] (H, W, C) but received [${shape.slice(1).join(', ')}]`,
+      );
+    }
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (input.data.length !== size) {
+      throw new RangeError(`Expected ${size} values for input shape [${shape.join(', ')}] but received ${input.data.length}`);
+    }
+    return { data: input.data, shape };
+  }
+}
+
+async function readSource(path: string): Promise<Uint8Array> {
+  if (path.length === 0) throw new TypeError('Expected non-empty string for source path');
+  return new Uint8Array(await readFile(path));
+}
+
+function requireBits(bits: unknown): number | null {
+  if (bits === null) return null;
+  if (typeof bits !== 'number' || !Number.isInteger(bits)) {
+    throw new TypeError(`Expected integer or null for bits but received ${describe(bits)}`);
+  }
+  return bits;
+}
+
+function checkInputShape(shape: unknown): [number, number, number] {
+  if (!Array.isArray(shape) || shape.length !== 3 || shape.some((d) => typeof d !== 'number')) {
+    throw new TypeError(`Expected [H, W, C] for inputShape but received ${describe(shape)}`);
+  }
+  if (shape.some((d: number) => !Number.isInteger(d) || d < 1)) {
+    throw new RangeError(`Expected positive integers for inputShape but received [${shape.join(', ')}]`);
+  }
+  return [shape[0], shape[1], shape[2]];
+}
+
+/** The precision an .onnx file was exported at, checked against the one asked for. */
+function checkOnnxBits(bytes: Uint8Array, requested: unknown): number | null | undefined {
+  const recorded = readOnnxMetadata(bytes).get(ONNX_METADATA.bits);
+  const fileBits = recorded === undefined ? undefined : recorded === 'float' ? null : Number(recorded);
+  if (requested === undefined) return fileBits;
+  const bits = requireBits(requested);
+  if (fileBits !== undefined && fileBits !== bits) {
+    throw new RangeError(
+      `StrataSession: the .onnx file was exported at ${fileBits === null ? 'full precision' : `${fileBits} bits`} but bits ${bits === null ? 'null' : bits} was requested`,
+    );
+  }
+  return bits;
+}
