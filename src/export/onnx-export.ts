@@ -481,7 +481,11 @@ function irVersionFor(opset: number): number {
   return 7;
 }
 
-function checkBits(model: Module, bits: unknown): number | null {
+/**
+ * Checks that `bits` is null or a precision every quantized layer and batch norm of the model holds
+ * (a plain float model accepts only null).
+ */
+export function validateExportBits(model: Module, bits: unknown): number | null {
   if (bits === null) return null;
   if (typeof bits !== 'number' || !Number.isInteger(bits)) {
     throw new TypeError(`Expected integer or null for bits but received ${describe(bits)}`);
@@ -522,7 +526,7 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected object for options but received ${describe(options)}`);
   }
-  const bits = checkBits(model, options.bits);
+  const bits = validateExportBits(model, options.bits);
   if (options.float !== undefined && typeof options.float !== 'boolean') {
     throw new TypeError(`Expected boolean for float but received ${describe(options.float)}`);
   }

@@ -11,27 +11,57 @@
 namespace strata {
 namespace {
 
-// Per-channel sums of x and x^2 in double precision (rows reach 10^5 and more).
-void channel_moments(int64_t rows, int64_t C, const float* x, std::vector<double>& sum, std::vector<double>& sq) {
-  sum.assign(C, 0.0);
-  sq.assign(C, 0.0);
+// Rows are summed in float over short blocks (so the inner loop vectorises) and the blocks in
+// double (so the totals of 10^5 and more rows keep their precision).
+constexpr int64_t kBlockRows = 64;
+
+template <typename RowFn>
+void blocked_channel_sums(int64_t rows, int64_t C, std::vector<double>& s1, std::vector<double>& s2, RowFn row) {
+  s1.assign(C, 0.0);
+  s2.assign(C, 0.0);
+  int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
 #pragma omp parallel
   {
-    std::vector<double> ls(C, 0.0), lq(C, 0.0);
+    std::vector<double> d1(C, 0.0), d2(C, 0.0);
+    std::vector<float> f1(C), f2(C);
 #pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; r++) {
-      const float* row = x + r * C;
+    for (int64_t b = 0; b < blocks; b++) {
+      std::fill(f1.begin(), f1.end(), 0.f);
+      std::fill(f2.begin(), f2.end(), 0.f);
+      int64_t end = std::min(rows, (b + 1) * kBlockRows);
+      for (int64_t r = b * kBlockRows; r < end; r++) row(r, f1.data(), f2.data());
       for (int64_t c = 0; c < C; c++) {
-        double v = row[c];
-        ls[c] += v;
-        lq[c] += v * v;
+        d1[c] += f1[c];
+        d2[c] += f2[c];
       }
     }
 #pragma omp critical
     for (int64_t c = 0; c < C; c++) {
-      sum[c] += ls[c];
-      sq[c] += lq[c];
+      s1[c] += d1[c];
+      s2[c] += d2[c];
     }
+  }
+}
+
+// Per-channel sums of x and of (x - shift)^2; the shift (an estimate of the mean) keeps the
+// variance from cancelling catastrophically.
+void channel_moments(int64_t rows, int64_t C, const float* x, std::vector<double>& sum, std::vector<double>& sq) {
+  std::vector<float> shift(x, x + C);
+  const float* sh = shift.data();
+  blocked_channel_sums(rows, C, sum, sq, [&](int64_t r, float* a, float* b) {
+    const float* xr = x + r * C;
+    for (int64_t c = 0; c < C; c++) {
+      float d = xr[c] - sh[c];
+      a[c] += d;
+      b[c] += d * d;
+    }
+  });
+  for (int64_t c = 0; c < C; c++) sum[c] += static_cast<double>(sh[c]) * rows;  // back to sums of x
+  // sq holds sum (x - shift)^2; convert to sum x^2 - n mean^2 form below via the caller's shift.
+  for (int64_t c = 0; c < C; c++) {
+    double n = static_cast<double>(rows);
+    double mean_shifted = (sum[c] - sh[c] * n) / n;
+    sq[c] = sq[c] - n * mean_shifted * mean_shifted;  // n * variance
   }
 }
 
@@ -68,7 +98,7 @@ Napi::Value ForwardTraining(const Napi::CallbackInfo& info) {
   std::vector<float> a(C), b(C);
   for (int64_t c = 0; c < C; c++) {
     double m = sum[c] / rows;
-    double v = std::max(0.0, sq[c] / rows - m * m);
+    double v = std::max(0.0, sq[c] / rows);
     mean.data[c] = static_cast<float>(m);
     var.data[c] = static_cast<float>(v);
     double inv = 1.0 / std::sqrt(v + eps);
@@ -120,28 +150,30 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
     inv[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var.data[c]) + eps));
     mu[c] = mean.data[c];
   }
-  std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);
+  // Sum of g and of g * (x - mean) per channel, where g is dy masked by the fused ReLU.
+  std::vector<double> sum_dy, sum_dy_xc;
   const float* yp = y.data;
-#pragma omp parallel
-  {
-    std::vector<double> l1(C, 0.0), l2(C, 0.0);
-#pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; r++) {
-      const float* xr = x.data + r * C;
-      const float* dr = dy.data + r * C;
-      const float* yr = relu ? yp + r * C : nullptr;
+  const float* mp = mu.data();
+  if (relu) {
+    blocked_channel_sums(rows, C, sum_dy, sum_dy_xc, [&](int64_t r, float* a, float* b) {
+      const float *xr = x.data + r * C, *dr = dy.data + r * C, *yr = yp + r * C;
       for (int64_t c = 0; c < C; c++) {
-        float g = (relu && yr[c] <= 0.f) ? 0.f : dr[c];
-        l1[c] += g;
-        l2[c] += static_cast<double>(g) * (xr[c] - mu[c]) * inv[c];
+        float g = yr[c] > 0.f ? dr[c] : 0.f;
+        a[c] += g;
+        b[c] += g * (xr[c] - mp[c]);
       }
-    }
-#pragma omp critical
-    for (int64_t c = 0; c < C; c++) {
-      sum_dy[c] += l1[c];
-      sum_dy_xhat[c] += l2[c];
-    }
+    });
+  } else {
+    blocked_channel_sums(rows, C, sum_dy, sum_dy_xc, [&](int64_t r, float* a, float* b) {
+      const float *xr = x.data + r * C, *dr = dy.data + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        a[c] += dr[c];
+        b[c] += dr[c] * (xr[c] - mp[c]);
+      }
+    });
   }
+  std::vector<double> sum_dy_xhat(C);
+  for (int64_t c = 0; c < C; c++) sum_dy_xhat[c] = sum_dy_xc[c] * inv[c];
   std::vector<float> k(C), m1(C), m2(C);
   for (int64_t c = 0; c < C; c++) {
     dgamma.data[c] = static_cast<float>(sum_dy_xhat[c]);
@@ -154,12 +186,15 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x.data + r * C;
     const float* dr = dy.data + r * C;
-    const float* yr = relu ? yp + r * C : nullptr;
     float* out = dx.data + r * C;
-    for (int64_t c = 0; c < C; c++) {
-      float g = (relu && yr[c] <= 0.f) ? 0.f : dr[c];
-      float xhat = (xr[c] - mu[c]) * inv[c];
-      out[c] = k[c] * (g - m1[c] - xhat * m2[c]);
+    if (relu) {
+      const float* yr = yp + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        float g = yr[c] > 0.f ? dr[c] : 0.f;
+        out[c] = k[c] * (g - m1[c] - (xr[c] - mu[c]) * inv[c] * m2[c]);
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) out[c] = k[c] * (dr[c] - m1[c] - (xr[c] - mu[c]) * inv[c] * m2[c]);
     }
   }
   return info.Env().Undefined();

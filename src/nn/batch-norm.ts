@@ -14,7 +14,8 @@ export interface BatchNormConfig {
 export class BatchNorm2d extends Module {
   readonly numFeatures: number;
   readonly eps: number;
-  readonly momentum: number;
+  /** Mutable so batch-norm re-estimation can take a cumulative average. */
+  momentum: number;
   readonly relu: boolean;
   weight: Parameter;
   bias: Parameter;

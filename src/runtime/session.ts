@@ -16,7 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import { noGrad } from '../engine/autograd.js';
 import { scope } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
-import { exportOnnx, ONNX_INPUT_NAME, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from '../export/onnx-export.js';
+import { exportOnnx, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from '../export/onnx-export.js';
 import { readOnnxMetadata } from '../export/onnx-proto.js';
 import { MAGIC, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
@@ -138,7 +138,9 @@ class OrtRunner implements Runner {
     const out = await this.session.run({ [this.inputName]: input });
     const logits = out[this.outputName];
     if (logits.type !== 'float32') {
-      throw new TypeError(`StrataSession: expected float32 output '${this.outputName}' but the model gives ${logits.type}`);
+      throw new TypeError(
+        `StrataSession: expected float32 output '${this.outputName}' but the model gives ${logits.type}`,
+      );
     }
     return Float32Array.from(logits.data as Float32Array);
   }
@@ -213,12 +215,15 @@ export class StrataSession {
       if (isStrata(bytes)) model = strataToModel(bytes, requireBits(options.bits));
       else onnx = bytes;
     } else {
-      throw new TypeError(`Expected file path, Uint8Array or Module for source but received ${describe(source)}`);
+      throw new TypeError(
+        `Expected file path, Uint8Array or Module for source but received ${describe(source)}`,
+      );
     }
 
     if (model !== null) {
       const bits = validateExportBits(model, requireBits(options.bits));
-      if (engine === 'native') return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape);
+      if (engine === 'native')
+        return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape);
       onnx = exportOnnx(model, { bits, float: options.float });
       return StrataSession.fromOnnx(onnx, bits, inputShape, options.threads);
     }
@@ -239,9 +244,14 @@ export class StrataSession {
     const ort = await loadOrt();
     let session: Ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, threads === undefined ? {} : { intraOpNumThreads: threads });
+      session = await ort.InferenceSession.create(
+        bytes,
+        threads === undefined ? {} : { intraOpNumThreads: threads },
+      );
     } catch (error) {
-      throw new Error(`StrataSession: onnxruntime rejected the model: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `StrataSession: onnxruntime rejected the model: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (session.inputNames.length !== 1 || session.outputNames.length < 1) {
       await session.release();
@@ -250,14 +260,15 @@ export class StrataSession {
       );
     }
     const inputName = session.inputNames[0];
-    const outputName = session.outputNames.includes(ONNX_OUTPUT_NAME) ? ONNX_OUTPUT_NAME : session.outputNames[0];
+    const outputName = session.outputNames.includes(ONNX_OUTPUT_NAME)
+      ? ONNX_OUTPUT_NAME
+      : session.outputNames[0];
     const meta = session.inputMetadata[0];
     let shape = inputShape;
     if (shape === null && meta.isTensor && meta.shape.length === 4) {
       const [, c, h, w] = meta.shape;
       if (typeof c === 'number' && typeof h === 'number' && typeof w === 'number') shape = [h, w, c];
     }
-    void ONNX_INPUT_NAME;
     return new StrataSession(new OrtRunner(ort, session, inputName, outputName), 'onnxruntime', bits, shape);
   }
 
@@ -269,7 +280,9 @@ export class StrataSession {
     const logits = await runner.run(data, shape);
     const batch = shape[0];
     if (logits.length % batch !== 0 || logits.length === 0) {
-      throw new RangeError(`StrataSession: the model returned ${logits.length} values for a batch of ${batch}`);
+      throw new RangeError(
+        `StrataSession: the model returned ${logits.length} values for a batch of ${batch}`,
+      );
     }
     const numClasses = logits.length / batch;
     const classes = new Int32Array(batch);
@@ -281,7 +294,8 @@ export class StrataSession {
       classes[n] = best;
       let sum = 0;
       for (let k = 0; k < numClasses; k++) sum += Math.exp(row[k] - row[best]);
-      for (let k = 0; k < numClasses; k++) probabilities[n * numClasses + k] = Math.exp(row[k] - row[best]) / sum;
+      for (let k = 0; k < numClasses; k++)
+        probabilities[n * numClasses + k] = Math.exp(row[k] - row[best]) / sum;
     }
     return { logits, classes, probabilities, batch, numClasses };
   }
@@ -312,12 +326,21 @@ export class StrataSession {
       }
       return { data: input, shape: [input.length / per, ...this.inputShape] };
     }
-    if (input === null || typeof input !== 'object' || !(input.data instanceof Float32Array) || !Array.isArray(input.shape)) {
-      throw new TypeError(`Expected Float32Array or { data: Float32Array, shape } for input but received ${describe(input)}`);
+    if (
+      input === null ||
+      typeof input !== 'object' ||
+      !(input.data instanceof Float32Array) ||
+      !Array.isArray(input.shape)
+    ) {
+      throw new TypeError(
+        `Expected Float32Array or { data: Float32Array, shape } for input but received ${describe(input)}`,
+      );
     }
     const shape = [...input.shape];
     if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new RangeError(`Expected input shape [N, H, W, C] of positive integers but received [${shape.join(', ')}]`);
+      throw new RangeError(
+        `Expected input shape [N, H, W, C] of positive integers but received [${shape.join(', ')}]`,
+      );
     }
     if (this.inputShape !== null && shape.slice(1).some((d, i) => d !== this.inputShape![i])) {
       throw new RangeError(
@@ -326,7 +349,9 @@ export class StrataSession {
     }
     const size = shape.reduce((a, b) => a * b, 1);
     if (input.data.length !== size) {
-      throw new RangeError(`Expected ${size} values for input shape [${shape.join(', ')}] but received ${input.data.length}`);
+      throw new RangeError(
+        `Expected ${size} values for input shape [${shape.join(', ')}] but received ${input.data.length}`,
+      );
     }
     return { data: input.data, shape };
   }

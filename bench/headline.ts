@@ -1,0 +1,231 @@
+/**
+ * The headline comparison: full precision, dedicated QAT at each precision, once QAT over the set,
+ * the adapted baseline (8-bit model cut down by the cascade, without and with batch-norm
+ * re-estimation) and post-training quantization, all on the same validation split.
+ *
+ *   npx tsx bench/headline.ts --preset mnist            # minutes
+ *   npx tsx bench/headline.ts --preset fashion-mnist    # minutes
+ *   npx tsx bench/headline.ts --preset cifar10-resnet20 # hours on 2 cores
+ *   npx tsx bench/headline.ts --preset tiny-imagenet-resnet18
+ *
+ * Each stage's run folder keeps its checkpoint, so an interrupted benchmark resumes where it
+ * stopped. Writes bench/results/<preset>.json and <preset>.svg (accuracy against bits).
+ */
+import { join } from 'node:path';
+import { lineChart, writeChart, formatTable } from '../src/report/index.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { resolveTrainConfig, type TrainConfig } from '../src/train/config.js';
+import { loadDataSources } from '../src/train/data.js';
+import { evaluateAdapted, evaluatePtq } from '../src/train/baselines.js';
+import { buildModel, checkpointPath, modelState, runTraining } from '../src/train/trainer.js';
+import { quantizeModel } from '../src/quant/quantize-model.js';
+import { repoRoot, writeResult } from './common.js';
+
+interface Preset {
+  base: Partial<TrainConfig>;
+  fpEpochs: number;
+  qatEpochs: number;
+  bits: number[];
+  qatLr: number;
+}
+
+const PRESETS: Record<string, Preset> = {
+  mnist: {
+    base: { model: 'small-cnn', dataset: 'mnist', batchSize: 128, weightDecay: 5e-4 },
+    fpEpochs: 2,
+    qatEpochs: 1,
+    bits: [8, 6, 4, 3, 2],
+    qatLr: 0.01,
+  },
+  'fashion-mnist': {
+    base: { model: 'small-cnn', dataset: 'fashion-mnist', batchSize: 128, weightDecay: 5e-4 },
+    fpEpochs: 4,
+    qatEpochs: 2,
+    bits: [8, 6, 4, 3, 2],
+    qatLr: 0.01,
+  },
+  'cifar10-resnet20': {
+    base: { model: 'resnet20', dataset: 'cifar10-jpeg', batchSize: 128, weightDecay: 5e-4, warmupEpochs: 1 },
+    fpEpochs: 160,
+    qatEpochs: 15,
+    bits: [8, 6, 4, 3, 2],
+    qatLr: 0.01,
+  },
+  'tiny-imagenet-resnet18': {
+    base: {
+      model: 'resnet18',
+      dataset: 'tiny-imagenet',
+      batchSize: 64,
+      imageSize: 64,
+      weightDecay: 5e-4,
+      warmupEpochs: 2,
+    },
+    fpEpochs: 60,
+    qatEpochs: 10,
+    bits: [8, 6, 4, 3, 2],
+    qatLr: 0.01,
+  },
+};
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+
+const presetName = option('preset', 'mnist');
+const preset = PRESETS[presetName];
+if (preset === undefined)
+  throw new RangeError(
+    `Expected one of ${Object.keys(PRESETS).join(', ')} for --preset but received '${presetName}'`,
+  );
+const runs = option('runs', join(repoRoot, 'runs', presetName));
+const skipDedicated = process.argv.includes('--skip-dedicated');
+
+interface Row {
+  method: 'fp' | 'dedicated' | 'once' | 'adapted' | 'adapted+bn' | 'ptq' | 'ptq+bn';
+  bits: number | null;
+  top1: number;
+  top5: number;
+  epochs: number;
+  wall_s: number;
+}
+const rows: Row[] = [];
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+async function stage(name: string, partial: Partial<TrainConfig>) {
+  const config = resolveTrainConfig({ ...preset.base, ...partial, out: join(runs, name) }, name);
+  log(
+    `== ${name}: ${config.mode} ${config.mode === 'fp' ? '' : config.bits.join(',')} for ${config.epochs} epochs`,
+  );
+  return runTraining(config, { log });
+}
+
+const fp = await stage('fp', { mode: 'fp', epochs: preset.fpEpochs, lr: 0.1 });
+rows.push({
+  method: 'fp',
+  bits: null,
+  top1: fp.results[0].top1,
+  top5: fp.results[0].top5,
+  epochs: preset.fpEpochs,
+  wall_s: fp.wallSeconds,
+});
+const fpCkpt = checkpointPath(fp.config);
+const qat = { epochs: preset.qatEpochs, lr: preset.qatLr, init: fpCkpt, warmupEpochs: 0 };
+
+const once = await stage('once', { ...qat, mode: 'once', bits: preset.bits });
+for (const r of once.results)
+  rows.push({
+    method: 'once',
+    bits: r.bits,
+    top1: r.top1,
+    top5: r.top5,
+    epochs: preset.qatEpochs,
+    wall_s: once.wallSeconds,
+  });
+
+let eightBit: Awaited<ReturnType<typeof stage>> | null = null;
+for (const b of skipDedicated ? [preset.bits[0]] : preset.bits) {
+  const d = await stage(`qat${b}`, { ...qat, mode: 'qat', bits: [b] });
+  if (b === preset.bits[0]) eightBit = d;
+  rows.push({
+    method: 'dedicated',
+    bits: b,
+    top1: d.results[0].top1,
+    top5: d.results[0].top5,
+    epochs: preset.qatEpochs,
+    wall_s: d.wallSeconds,
+  });
+}
+
+// Adapted: the highest-precision dedicated model, lower precisions cut from its cascade.
+const data = await loadDataSources(eightBit!.config, log);
+for (const reestimate of [false, true]) {
+  const ckpt = loadCheckpoint(checkpointPath(eightBit!.config));
+  const { model } = buildModel(eightBit!.config, data.classes.length, data.inChannels);
+  model.loadStateDict(modelState(ckpt));
+  const adapted = await evaluateAdapted(
+    model,
+    data.val,
+    preset.bits,
+    reestimate ? { reestimate: { loader: data.train, batches: 20 } } : {},
+  );
+  for (const r of adapted)
+    rows.push({
+      method: r.method as Row['method'],
+      bits: r.bits,
+      top1: r.top1,
+      top5: r.top5,
+      epochs: preset.qatEpochs,
+      wall_s: 0,
+    });
+}
+// Post-training quantization of the full-precision model.
+for (const reestimateBatches of [0, 20]) {
+  const ckpt = loadCheckpoint(fpCkpt);
+  const { model } = buildModel(fp.config, data.classes.length, data.inChannels);
+  model.loadStateDict(modelState(ckpt));
+  quantizeModel(model, { precisions: preset.bits });
+  const ptq = await evaluatePtq(model, data.val, data.train, preset.bits, { reestimateBatches });
+  for (const r of ptq)
+    rows.push({
+      method: r.method as Row['method'],
+      bits: r.bits,
+      top1: r.top1,
+      top5: r.top5,
+      epochs: 0,
+      wall_s: 0,
+    });
+}
+await data.train.close();
+await data.val.close();
+
+const command = `npx tsx bench/headline.ts ${process.argv.slice(2).join(' ')}`.trim();
+const result = {
+  split: fp.valSplit,
+  command,
+  date: new Date().toISOString(),
+  model: preset.base.model,
+  dataset: preset.base.dataset,
+  recipe: {
+    fp: `${preset.fpEpochs} epochs, SGD nesterov lr 0.1 cosine, batch ${preset.base.batchSize}, wd ${preset.base.weightDecay}`,
+    qat: `${preset.qatEpochs} epochs from the fp checkpoint, lr ${preset.qatLr} cosine; weights and activations at the same precision; first conv and classifier fixed 8-bit`,
+  },
+  rows,
+};
+writeResult(`${presetName}.json`, result);
+
+const methods = ['once', 'dedicated', 'adapted', 'adapted+bn', 'ptq', 'ptq+bn'] as const;
+const svg = lineChart({
+  title: `${preset.base.model} on ${preset.base.dataset}: top-1 against bits`,
+  xLabel: 'bits (weights and activations)',
+  yLabel: 'validation top-1 (%)',
+  xTicks: preset.bits,
+  series: methods.map((m) => ({
+    name: m,
+    dashed: m.startsWith('ptq') || m.startsWith('adapted'),
+    points: rows.filter((r) => r.method === m).map((r) => [r.bits!, r.top1] as [number, number]),
+  })),
+  referenceLines: [{ name: 'full precision', y: rows[0].top1 }],
+});
+await writeChart(join(repoRoot, 'bench', 'results', `${presetName}.svg`), svg);
+console.log(
+  formatTable(
+    [
+      { header: 'method' },
+      { header: 'bits' },
+      { header: 'top-1 %' },
+      { header: 'top-5 %' },
+      { header: 'epochs' },
+      { header: 'wall s' },
+    ],
+    rows.map((r) => [
+      r.method,
+      r.bits ?? 'fp',
+      r.top1.toFixed(2),
+      r.top5.toFixed(2),
+      r.epochs,
+      r.wall_s.toFixed(0),
+    ]),
+  ),
+);
+console.log(`split: ${result.split}\ncommand: ${command}`);

@@ -1,0 +1,166 @@
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { Command } from 'commander';
+import { MAGIC as STRATA_MAGIC, inspectStrata } from '../../format/index.js';
+import { createModel } from '../../nn/models/index.js';
+import { formatBytes, formatDuration, formatTable } from '../../report/index.js';
+import { loadCheckpoint } from '../../train/checkpoint.js';
+import { println, processIo, type CliIo } from '../io.js';
+import { trainingMeta } from '../restore.js';
+import { describeMode } from './train.js';
+
+const CHECKPOINT_MAGIC = Uint8Array.from(Buffer.from('STRCKPT1', 'latin1'));
+
+export type FileKind = 'checkpoint' | 'strata';
+
+function startsWith(bytes: Uint8Array, magic: Uint8Array): boolean {
+  return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
+}
+
+/** Tells a training checkpoint from a .strata model file by their first eight bytes. */
+export function detectFileKind(path: string): FileKind {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      `${path}: ${code === 'ENOENT' ? 'file not found' : `cannot open (${code ?? (e as Error).message})`}`,
+    );
+  }
+  const head = new Uint8Array(8);
+  let read: number;
+  try {
+    if (statSync(path).isDirectory()) throw new Error(`${path}: is a folder, not a file`);
+    read = readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const bytes = head.subarray(0, read);
+  if (startsWith(bytes, CHECKPOINT_MAGIC)) return 'checkpoint';
+  if (startsWith(bytes, STRATA_MAGIC)) return 'strata';
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  throw new Error(
+    `${path}: neither a Strata checkpoint (magic "STRCKPT1") nor a .strata model file (magic "STRATA\\0\\x01"); ` +
+      `its first bytes are ${hex === '' ? '(none: the file is empty)' : hex}`,
+  );
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function checkpointInfo(path: string, write: (line?: string) => void): void {
+  const content = loadCheckpoint(path);
+  const meta = trainingMeta(content, path);
+  const { config, architecture } = meta;
+  write(`checkpoint ${path} (${formatBytes(statSync(path).size)})`);
+  write(
+    `architecture: ${architecture.name}, ${architecture.numClasses} classes, ${architecture.inChannels} input channel${architecture.inChannels === 1 ? '' : 's'}` +
+      (architecture.width !== undefined ? `, width ${architecture.width}` : ''),
+  );
+  write(
+    `dataset: ${config.dataset}${config.trainLimit > 0 ? ` (first ${config.trainLimit} training images)` : ''}`,
+  );
+  write(`mode: ${describeMode(config)}`);
+  if (config.mode !== 'fp') {
+    const edges = config.firstLast === 'fixed' ? `fixed at ${config.fixedBits} bits` : config.firstLast;
+    write(
+      `quantization: precisions ${config.bits.join(',')}; codes ${config.topBits}-bit, lowest ${config.minBits}; ` +
+        `rule ${config.rule}; first/last layers ${edges}`,
+    );
+  }
+  const state =
+    meta.batch > 0
+      ? `epoch ${meta.epoch + 1} of ${config.epochs} in progress (${meta.batch} batches done)`
+      : `${meta.epoch} of ${config.epochs} epochs done${meta.epoch >= config.epochs ? ' (finished)' : ''}`;
+  write(`progress: ${state}, ${formatDuration(meta.wallSeconds)} of training`);
+  const network = createModel(architecture).parameterCount();
+  let stored = 0;
+  for (const [name, array] of content.arrays) if (name.startsWith('model.')) stored += array.length;
+  write(
+    `parameters: ${count(network)} in the network; ${count(stored)} model values stored ` +
+      '(with batch-norm statistics and every precision’s own batch norms and scales)',
+  );
+  if (meta.history.length === 0) {
+    write('history: no epoch finished yet');
+    return;
+  }
+  const last = meta.history[meta.history.length - 1];
+  const labels = Object.keys(last.valTop1);
+  const rows = labels.map((label) => {
+    let best = { epoch: 0, top1: -Infinity };
+    for (const h of meta.history) {
+      const v = h.valTop1[label];
+      if (typeof v === 'number' && v > best.top1) best = { epoch: h.epoch, top1: v };
+    }
+    return [label, last.valTop1[label].toFixed(2), best.top1.toFixed(2), best.epoch];
+  });
+  write();
+  write(
+    formatTable(
+      [
+        { header: 'bits' },
+        { header: `top-1 % (epoch ${last.epoch})`, align: 'right' },
+        { header: 'best top-1 %', align: 'right' },
+        { header: 'best epoch', align: 'right' },
+      ],
+      rows,
+    ),
+  );
+}
+
+function strataInfo(path: string, write: (line?: string) => void): void {
+  const bytes = readFileSync(path);
+  let info;
+  try {
+    info = inspectStrata(bytes);
+  } catch (e) {
+    if (e instanceof Error) e.message = `${path}: ${e.message}`;
+    throw e;
+  }
+  const q = info.quantization;
+  write(
+    `.strata model file ${path} (${formatBytes(bytes.length)}), format ${info.formatVersion.major}.${info.formatVersion.minor}`,
+  );
+  write(`architecture: ${JSON.stringify(info.architecture)}`);
+  write(`quantization: codes ${q.topBits}-bit, lowest ${q.minBits}-bit, rule ${q.rule}`);
+  write(
+    `tensors: ${info.layeredTensors} layered (${count(info.layeredWeights)} weights), ${info.fixedTensors} fixed; ` +
+      `header ${formatBytes(info.headerLength)}, data from byte ${count(info.dataStart)}`,
+  );
+  if (info.bytesPresent < info.fileLength) {
+    write(`truncated: ${count(info.bytesPresent)} of ${count(info.fileLength)} bytes present`);
+  }
+  write();
+  write(
+    formatTable(
+      [
+        { header: 'bits' },
+        { header: 'complete at byte', align: 'right' },
+        { header: 'size', align: 'right' },
+        { header: '% of file', align: 'right' },
+        { header: 'present' },
+      ],
+      info.precisions.map((p) => [
+        `w${p.bits}`,
+        count(p.completeAt),
+        formatBytes(p.completeAt),
+        ((100 * p.completeAt) / info.fileLength).toFixed(1),
+        p.present ? 'yes' : 'no',
+      ]),
+    ),
+  );
+  if (info.metadata !== null) {
+    write();
+    write(`metadata: ${JSON.stringify(info.metadata)}`);
+  }
+}
+
+export function infoCommand(io: CliIo = processIo): Command {
+  return new Command('info')
+    .description('Describe a training checkpoint or a .strata model file (told apart by their magic bytes)')
+    .argument('<file>', 'checkpoint.ckpt or model.strata')
+    .action((path: string) => {
+      const write = (line = '') => println(io.out, line);
+      if (detectFileKind(path) === 'checkpoint') checkpointInfo(path, write);
+      else strataInfo(path, write);
+    });
+}
