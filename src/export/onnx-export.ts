@@ -22,6 +22,11 @@
  *   spelled with float ops (Div, Add 1/2, Floor, Clip, Mul), which reproduces Strata's
  *   round-half-up exactly, so the float graph at `bits` computes what Strata computes at `bits`.
  *
+ * A model rebuilt from a .strata file (`modelFromStrata`) computes with the file's dequantized
+ * weights (`QuantizedLayer.deployedWeight`) and no longer holds their step sizes; its QDQ codes are
+ * recovered exactly from the values (see `deployedCodes`), and any layer where that fails (not the
+ * case for cascade weights) keeps float weights, so the graph still computes what Strata computes.
+ *
  * The walk knows every module Strata's models are built from; anything else is rejected with its
  * path, since exporting a module whose forward is unknown would silently produce a wrong graph.
  */
@@ -306,8 +311,19 @@ class Exporter {
     const bias = inner.bias === null ? new Float32Array(outC) : Float32Array.from(inner.bias.data);
     let weight: string;
     let foldable: Foldable | null = null;
-    if (q !== null && bits !== null) {
-      const { codes, scales, dequantized } = weightCodes(q, bits);
+    const grid =
+      q === null || bits === null
+        ? null
+        : q.deployedWeight !== null
+          ? deployedCodes(q.deployedWeight.data, outC)
+          : weightCodes(q, bits);
+    if (q !== null && bits !== null && q.deployedWeight !== null && (this.ctx.float || grid === null)) {
+      // Weights from a model file whose values are not integer multiples of one step per channel stay float.
+      const w = Float32Array.from(q.deployedWeight.data);
+      weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, w);
+      foldable = { output: '', weight: w, bias };
+    } else if (grid !== null) {
+      const { codes, scales, dequantized } = grid;
       if (this.ctx.float) {
         weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, dequantized);
         foldable = { output: '', weight: dequantized, bias };
@@ -421,10 +437,13 @@ function expectRank(x: Value, rank: 2 | 4, path: string, op: string): void {
  * scale = s_b / m. Checked against the backend's own dequantization, so the graph holds bit for bit
  * the weights Strata computes with.
  */
-function weightCodes(
-  layer: QuantizedLayer,
-  bits: number,
-): { codes: Int32Array; scales: Float32Array; dequantized: Float32Array } {
+interface WeightGrid {
+  codes: Int32Array;
+  scales: Float32Array;
+  dequantized: Float32Array;
+}
+
+function weightCodes(layer: QuantizedLayer, bits: number): WeightGrid {
   const w = layer.weight.data;
   const scalesTop = layer.weightScale!.data;
   const channels = scalesTop.length;
@@ -448,6 +467,59 @@ function weightCodes(
     }
   }
   return { codes, scales, dequantized };
+}
+
+/**
+ * Codes for weights already dequantized from a model file (`QuantizedLayer.deployedWeight`), whose
+ * step sizes the rebuilt layer does not hold. Per channel, the step u is searched as
+ * min|w| / k (k = 1..256, and the float32 neighbours of that quotient) until every weight equals
+ * fround(code * u) for an integer code, which is exactly what DequantizeLinear computes; cascade
+ * weights are integer multiples of s_b / m rounded to float32, so the search succeeds for them.
+ * Null when a channel has no such step within 16-bit codes.
+ */
+function deployedCodes(values: Float32Array, channels: number): WeightGrid | null {
+  const per = values.length / channels;
+  const codes = new Int32Array(values.length);
+  const scales = new Float32Array(channels);
+  const fits = (c: number, u: number): boolean => {
+    for (let i = c * per; i < (c + 1) * per; i++) {
+      const k = Math.round(values[i] / u);
+      if (Math.abs(k) > 32767 || Math.fround(k * u) !== values[i]) return false;
+      codes[i] = k;
+    }
+    return true;
+  };
+  for (let c = 0; c < channels; c++) {
+    let smallest = Infinity;
+    for (let i = c * per; i < (c + 1) * per; i++)
+      if (values[i] !== 0) smallest = Math.min(smallest, Math.abs(values[i]));
+    if (!Number.isFinite(smallest)) {
+      scales[c] = 1;
+      codes.fill(0, c * per, (c + 1) * per);
+      continue;
+    }
+    let found = false;
+    for (let k = 1; k <= 256 && !found; k++) {
+      const u = Math.fround(smallest / k);
+      for (const candidate of [u, float32Step(u, 1), float32Step(u, -1)]) {
+        if (candidate > 0 && fits(c, candidate)) {
+          scales[c] = candidate;
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) return null;
+  }
+  return { codes, scales, dequantized: Float32Array.from(values) };
+}
+
+/** The float32 next to a positive float32 `x`, one unit in the last place up (+1) or down (-1). */
+function float32Step(x: number, direction: 1 | -1): number {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, x);
+  view.setUint32(0, view.getUint32(0) + direction);
+  return view.getFloat32(0);
 }
 
 /** The narrowest integer type DequantizeLinear accepts at this opset that holds the codes. */

@@ -9,7 +9,9 @@
  *   `bits` for onnxruntime, or run directly by the `native` engine;
  * - an .onnx file (path or bytes), as written by `exportOnnx` or any graph with one NCHW float
  *   input and one [N, classes] output: onnxruntime only, the precision is the file's;
- * - a .strata file (path or bytes): recognised by its magic, see `strataToModel` below.
+ * - a .strata file (path or bytes), recognised by its magic: read at `bits` (default the highest
+ *   precision the bytes hold completely, so a truncated download works) and rebuilt by
+ *   `modelFromStrata`, then run like a Module.
  */
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
@@ -20,6 +22,7 @@ import { exportOnnx, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from 
 import { readOnnxMetadata } from '../export/onnx-proto.js';
 import { MAGIC, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
+import { modelFromStrata } from '../quant/layered-model.js';
 import { QuantizedLayer } from '../quant/quantized-layer.js';
 import { setPrecision } from '../quant/quantize-model.js';
 import { SwitchableBatchNorm2d } from '../quant/switchable-batch-norm.js';
@@ -31,8 +34,9 @@ export type SessionSource = string | Uint8Array | Module;
 
 export interface SessionOptions {
   /**
-   * The precision to run. Required for a Module or .strata source (null = full precision); for an
-   * .onnx source it may be left out, and when given it must match the file's `strata.bits`.
+   * The precision to run. Required for a Module source (null = full precision); for a .strata
+   * source the default is the highest precision the bytes hold; for an .onnx source it may be left
+   * out, and when given it must match the file's `strata.bits`.
    */
   bits?: number | null;
   /** Default 'onnxruntime'. */
@@ -93,18 +97,18 @@ function isStrata(bytes: Uint8Array): boolean {
 }
 
 /**
- * EXTENSION POINT (.strata): turns the content of a .strata file at `bits` back into a runnable
- * model. The reconstruction (`src/quant/layered-model.ts`) is not written yet; once it exists, this
- * function should call it, and the rest of the session (export for onnxruntime, the native engine)
- * already works on the Module it returns.
+ * A .strata file at `bits` (default: the highest precision the bytes hold completely), rebuilt as a
+ * model that computes with exactly the file's weights; both engines then run that model.
  */
-function strataToModel(bytes: Uint8Array, bits: number | null): Module {
-  // Validates the file and that it holds `bits`, so callers get format errors now rather than later.
-  readStrata(bytes, bits === null ? {} : { bits });
-  throw new Error(
-    'StrataSession: loading .strata files needs the layered-model reconstruction (src/quant/layered-model.ts), ' +
-      'which is not available yet; pass the quantized Module or an exported .onnx file instead',
-  );
+function strataToModel(bytes: Uint8Array, bits: unknown): { model: Module; bits: number } {
+  if (bits === null) {
+    throw new RangeError(
+      'StrataSession: a .strata file holds quantized precisions only, so bits cannot be null',
+    );
+  }
+  const read = readStrata(bytes, bits === undefined ? {} : { bits: requireBits(bits)! });
+  const rebuilt = modelFromStrata(read);
+  return { model: rebuilt.model, bits: rebuilt.bits };
 }
 
 interface Runner {
@@ -209,10 +213,11 @@ export class StrataSession {
 
     let model: Module | null = null;
     let onnx: Uint8Array | null = null;
+    let strataBits: number | undefined;
     if (source instanceof Module) model = source;
     else if (typeof source === 'string' || source instanceof Uint8Array) {
       const bytes = typeof source === 'string' ? await readSource(source) : source;
-      if (isStrata(bytes)) model = strataToModel(bytes, requireBits(options.bits));
+      if (isStrata(bytes)) ({ model, bits: strataBits } = strataToModel(bytes, options.bits));
       else onnx = bytes;
     } else {
       throw new TypeError(
@@ -221,7 +226,7 @@ export class StrataSession {
     }
 
     if (model !== null) {
-      const bits = validateExportBits(model, requireBits(options.bits));
+      const bits = validateExportBits(model, strataBits ?? requireBits(options.bits));
       if (engine === 'native')
         return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape);
       onnx = exportOnnx(model, { bits, float: options.float });

@@ -3,9 +3,14 @@ import assert from 'node:assert/strict';
 import { noGrad } from '../../src/engine/autograd.js';
 import { Random } from '../../src/engine/random.js';
 import { Tensor } from '../../src/engine/tensor.js';
-import { createModel, type ModelName } from '../../src/nn/models/index.js';
+import { createModel, type Architecture, type ModelName } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
-import { quantizeModel, setPrecision, switchableNorms } from '../../src/quant/quantize-model.js';
+import {
+  quantizeModel,
+  setPrecision,
+  switchableNorms,
+  type QuantConfig,
+} from '../../src/quant/quantize-model.js';
 
 export const PRECISIONS = [8, 6, 4, 3, 2];
 
@@ -15,6 +20,9 @@ export interface Fixture {
   shape: number[];
   /** A channels-last batch of 16 images. */
   input: Tensor;
+  /** Set for models made by calibratedModel. */
+  architecture?: Architecture;
+  quant?: QuantConfig;
 }
 
 /**
@@ -26,8 +34,14 @@ export function calibratedModel(
   config: { inChannels: number; size: number; width?: number; seed?: number },
 ): Fixture {
   const rng = new Random(config.seed ?? 7);
-  const model = createModel({ name, numClasses: 10, inChannels: config.inChannels, width: config.width });
-  quantizeModel(model, { precisions: PRECISIONS });
+  const architecture: Architecture = {
+    name,
+    numClasses: 10,
+    inChannels: config.inChannels,
+    width: config.width,
+  };
+  const model = createModel(architecture);
+  const quant = quantizeModel(model, { precisions: PRECISIONS });
   for (const [, sbn] of switchableNorms(model)) {
     for (const bits of [null, ...PRECISIONS]) {
       const bn = sbn.at(bits);
@@ -47,7 +61,7 @@ export function calibratedModel(
     model.forward(Tensor.randn(shape, rng));
   });
   setPrecision(model, null);
-  return { model, shape, input: Tensor.randn(shape, rng) };
+  return { model, shape, input: Tensor.randn(shape, rng), architecture, quant };
 }
 
 export function strataLogits(model: Module, input: Tensor, bits: number | null): Float32Array {

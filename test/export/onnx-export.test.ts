@@ -10,6 +10,8 @@ import { Linear } from '../../src/nn/linear.js';
 import { Random } from '../../src/engine/random.js';
 import { Module } from '../../src/nn/module.js';
 import { createModel } from '../../src/nn/models/index.js';
+import { readStrata, writeStrata } from '../../src/format/index.js';
+import { modelFromStrata, toStrataContent } from '../../src/quant/layered-model.js';
 import { quantizeModel } from '../../src/quant/quantize-model.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import {
@@ -209,4 +211,27 @@ test('Sequential with padded AvgPool2d, MaxPool2d and a spatial Flatten (channel
   model.eval(); // the wrappers quantizeModel adds start in training mode
   strataLogits(model, Tensor.randn([16, 10, 10, 3], rng), 8);
   for (const bits of [8, 2]) await checkParity(f, bits, false, `plain ${bits}-bit QDQ`);
+});
+
+test('a model rebuilt from a .strata file exports integer codes for every layer and computes the same', async () => {
+  const f = calibratedModel('small-cnn', { inChannels: 1, size: 10, width: 4, seed: 5 });
+  const strata = writeStrata(toStrataContent(f.model, f.architecture!, f.quant!));
+  for (const bits of [8, 3]) {
+    const { model } = modelFromStrata(readStrata(strata, { bits }));
+    const bytes = exportOnnx(model, { bits });
+    // The rebuilt layers hold dequantized weights only; their codes are recovered, not left float.
+    const codeTensors = new Set(
+      Buffer.from(bytes)
+        .toString('latin1')
+        .match(/[\w.]+\.weight_codes/g),
+    );
+    assert.equal(codeTensors.size, 4, `bits ${bits}: ${[...codeTensors].join(', ')}`);
+    assertLogitsClose(
+      await runOrt(bytes, f),
+      strataLogits(f.model, f.input, bits),
+      10,
+      true,
+      `rebuilt ${bits}`,
+    );
+  }
 });

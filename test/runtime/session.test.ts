@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { exportOnnx } from '../../src/export/onnx-export.js';
 import { writeStrata } from '../../src/format/index.js';
 import { StrataSession } from '../../src/runtime/session.js';
+import { toStrataContent } from '../../src/quant/layered-model.js';
 import { quantizedLayers, switchableNorms } from '../../src/quant/quantize-model.js';
 import { assertLogitsClose, calibratedModel, strataLogits } from '../export/fixtures.js';
 
@@ -83,26 +84,39 @@ test('.onnx sources: bytes and file path, precision read from the file, fixed in
   }
 });
 
-test('.strata sources are recognised and validated; model reconstruction is the pending extension point', async () => {
-  const strata = writeStrata({
-    architecture: { name: 'small-cnn' },
-    quantization: { topBits: 8, minBits: 2, rule: 'floor' },
-    layered: [
-      {
-        name: 'w',
-        shape: [2, 2],
-        topCodes: Int32Array.of(-128, 5, 127, 0),
-        scales: Float32Array.of(0.1, 0.2),
-      },
-    ],
-    fixed: [],
-    perPrecision: new Map(),
-  });
-  await assert.rejects(StrataSession.create(strata, { bits: 4 }), {
-    name: 'Error',
-    message:
-      'StrataSession: loading .strata files needs the layered-model reconstruction (src/quant/layered-model.ts), ' +
-      'which is not available yet; pass the quantized Module or an exported .onnx file instead',
+test('.strata sources: bytes and path, at a chosen precision or the highest held, both engines', async () => {
+  const f = calibratedModel('small-cnn', { inChannels: 1, size: 12, width: 4, seed: 11 });
+  const strata = writeStrata(toStrataContent(f.model, f.architecture!, f.quant!));
+  const dir = await mkdtemp(join(tmpdir(), 'strata-session-'));
+  try {
+    const path = join(dir, 'model.strata');
+    await writeFile(path, strata);
+    const batch = { data: f.input.data, shape: f.shape };
+    for (const bits of [2, 4]) {
+      const ref = strataLogits(f.model, f.input, bits);
+      const viaOrt = await StrataSession.create(path, { bits, threads: 1 });
+      const viaNative = await StrataSession.create(strata, { bits, engine: 'native' });
+      assert.equal(viaOrt.bits, bits);
+      assertLogitsClose(
+        (await viaOrt.predict(batch)).logits,
+        ref,
+        10,
+        true,
+        `.strata ${bits}-bit onnxruntime`,
+      );
+      assertLogitsClose((await viaNative.predict(batch)).logits, ref, 10, true, `.strata ${bits}-bit native`);
+      await viaOrt.dispose();
+      await viaNative.dispose();
+    }
+    const highest = await StrataSession.create(strata, { engine: 'native' });
+    assert.equal(highest.bits, 8);
+    await highest.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await assert.rejects(StrataSession.create(strata, { bits: null }), {
+    name: 'RangeError',
+    message: 'StrataSession: a .strata file holds quantized precisions only, so bits cannot be null',
   });
   await assert.rejects(StrataSession.create(strata, { bits: 9 }), RangeError);
 });
