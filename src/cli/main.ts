@@ -11,9 +11,12 @@ import { chartCommand } from './commands/chart.js';
 import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
 import { trainCommand } from './commands/train.js';
+import { packCommand } from './commands/pack.js';
+import { extractCommand } from './commands/extract.js';
+import { exportCommand } from './commands/export.js';
+import { predictCommand } from './commands/predict.js';
+import { serveCommand } from './commands/serve.js';
 import { CommandExit, processIo, type CliIo } from './io.js';
-
-// Not registered yet (placeholders in ./commands/): pack, extract, export, predict, serve.
 
 function packageVersion(): string {
   try {
@@ -38,6 +41,11 @@ export function buildProgram(io: CliIo = processIo): Command {
     chartCommand(io),
     infoCommand(io),
     benchCommand(io),
+    packCommand(io),
+    extractCommand(io),
+    exportCommand(io),
+    predictCommand(io),
+    serveCommand(io),
   ]) {
     program.addCommand(command);
     // addCommand, unlike .command(), leaves the output and exit settings at their defaults.

@@ -25,7 +25,9 @@ export function nativeBackendOrNull(): Backend | null {
 }
 
 function chooseBackend(): Backend {
-  const forced = process.env.STRATA_BACKEND;
+  // Browsers (the bundled web client) have no `process`: no overrides there, and no native backend.
+  const hasProcess = typeof process !== 'undefined';
+  const forced = hasProcess ? process.env?.STRATA_BACKEND : undefined;
   if (forced !== undefined && forced !== '' && forced !== 'native' && forced !== 'reference') {
     throw new RangeError(`Expected 'native' or 'reference' for STRATA_BACKEND but received '${forced}'`);
   }
@@ -33,6 +35,7 @@ function chooseBackend(): Backend {
   const result = loadNativeBackend();
   if (result.ok) return result.backend;
   if (forced === 'native') throw new Error(result.message);
+  if (!hasProcess || typeof process.emitWarning !== 'function') return referenceBackend;
   process.emitWarning(
     `strata: native oneDNN backend unavailable (${result.reason}); using the slow TypeScript reference backend. ` +
       'Possible solutions: run `bash scripts/setup.sh` (installs libdnnl-dev and builds the addon) or `npx node-gyp rebuild`.',

@@ -14,8 +14,7 @@ export interface BatchNormConfig {
 export class BatchNorm2d extends Module {
   readonly numFeatures: number;
   readonly eps: number;
-  /** Mutable so batch-norm re-estimation can take a cumulative average. */
-  momentum: number;
+  readonly momentum: number;
   readonly relu: boolean;
   weight: Parameter;
   bias: Parameter;

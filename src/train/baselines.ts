@@ -4,46 +4,13 @@
  * statistics) and post-training quantization of a full-precision model.
  */
 import { noGrad } from '../engine/autograd.js';
+import { reestimateBatchNorm } from './batch-norm-reestimate.js';
 import { scope } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import type { DataLoader } from '../data/index.js';
-import { BatchNorm2d } from '../nn/batch-norm.js';
 import type { Module } from '../nn/module.js';
-import { ensurePrecision, quantizedLayers, setPrecision, switchableNorms } from '../quant/quantize-model.js';
+import { ensurePrecision, quantizedLayers, setPrecision } from '../quant/quantize-model.js';
 import { evaluate, type EvalResult } from './evaluate.js';
-
-/**
- * Recomputes the running statistics of the batch norms used at `bits` as a cumulative average
- * over `batches` training batches (no gradients, no parameter change).
- */
-export async function reestimateBatchNorm(
-  model: Module,
-  loader: DataLoader,
-  bits: number | null,
-  batches: number,
-): Promise<void> {
-  const norms =
-    bits === null
-      ? model.namedModules().filter((e): e is [string, BatchNorm2d] => e[1] instanceof BatchNorm2d)
-      : switchableNorms(model).map(([p, s]) => [p, s.at(bits)] as [string, BatchNorm2d]);
-  const saved = norms.map(([, bn]) => bn.momentum);
-  for (const [, bn] of norms) bn.resetRunningStats();
-  const wasTraining = model.training;
-  if (bits !== null) setPrecision(model, bits);
-  model.train();
-  let k = 0;
-  try {
-    for await (const batch of loader.epoch(0)) {
-      if (k >= batches) break;
-      for (const [, bn] of norms) bn.momentum = 1 / (k + 1);
-      noGrad(() => scope(() => model.forward(new Tensor(batch.images, batch.shape))));
-      k++;
-    }
-  } finally {
-    norms.forEach(([, bn], i) => (bn.momentum = saved[i]));
-    model.train(wasTraining);
-  }
-}
 
 export interface BaselineRow extends EvalResult {
   method: string;
@@ -63,8 +30,10 @@ export async function evaluateAdapted(
   const rows: BaselineRow[] = [];
   for (const b of bits) {
     ensurePrecision(model, b);
-    if (options.reestimate)
-      await reestimateBatchNorm(model, options.reestimate.loader, b, options.reestimate.batches);
+    if (options.reestimate) {
+      setPrecision(model, b);
+      await reestimateBatchNorm(model, options.reestimate.loader, options.reestimate.batches);
+    }
     rows.push({ method: options.reestimate ? 'adapted+bn' : 'adapted', ...(await evaluate(model, val, b)) });
   }
   return rows;
@@ -89,8 +58,7 @@ export async function evaluatePtq(
     const first = await calibration.batch(0, 0);
     model.eval();
     noGrad(() => scope(() => model.forward(new Tensor(first.images, first.shape))));
-    if (options.reestimateBatches)
-      await reestimateBatchNorm(model, calibration, b, options.reestimateBatches);
+    if (options.reestimateBatches) await reestimateBatchNorm(model, calibration, options.reestimateBatches);
     rows.push({ method: options.reestimateBatches ? 'ptq+bn' : 'ptq', ...(await evaluate(model, val, b)) });
   }
   return rows;

@@ -4,7 +4,8 @@ export { SGD, AdamW, Optimizer, type OptimizerState, type SgdConfig, type AdamWC
 export * from './schedule.js';
 export { evaluate, type EvalResult } from './evaluate.js';
 export { loadDataSources, type DataSources } from './data.js';
-export { reestimateBatchNorm, evaluateAdapted, evaluatePtq, type BaselineRow } from './baselines.js';
+export { evaluateAdapted, evaluatePtq, type BaselineRow } from './baselines.js';
+export { reestimateBatchNorm, activeBatchNorms } from './batch-norm-reestimate.js';
 export {
   buildModel,
   checkpointPath,

@@ -6,6 +6,7 @@
  * resumes exactly where the last checkpoint left it (model, optimizer, schedule position, epoch,
  * batch, metrics).
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { backward } from '../engine/autograd.js';
 import { scope } from '../engine/memory.js';
@@ -220,12 +221,17 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     log(`initialised from ${config.init}`);
   }
 
-  const metrics = new MetricsLog(join(config.out, 'metrics.jsonl'));
+  const metricsPath = join(config.out, 'metrics.jsonl');
+  // A fresh run starts a fresh log; a resumed one appends to the records it already wrote.
+  if (resumeFrom === null) rmSync(metricsPath, { force: true });
+  const metrics = new MetricsLog(metricsPath);
   let stopRequested = false;
   const onSignal = (signal: string) => {
     if (stopRequested) process.exit(130);
     stopRequested = true;
-    log(`\n${signal}: finishing the current step and writing a checkpoint (press again to abort)`);
+    log(
+      `\n${signal}: finishing the current step and writing a checkpoint${signal === 'SIGINT' ? ' (press Ctrl-C again to abort)' : ''}`,
+    );
   };
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');

@@ -1,6 +1,8 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nativeAddon } from '../../src/engine/backend-native.js';
 import { runCli } from '../../src/cli/main.js';
 
@@ -8,6 +10,8 @@ import { runCli } from '../../src/cli/main.js';
 // than one; the tests measure behaviour, not speed.
 process.env.STRATA_THREADS ??= '1';
 nativeAddon()?.setThreads(Number(process.env.STRATA_THREADS));
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface CliRun {
   code: number;
@@ -26,8 +30,11 @@ export async function strata(...args: string[]): Promise<CliRun> {
   return { code, stdout, stderr };
 }
 
+/** A fresh folder under the system's temporary folder, removed after the test (or file) that made it. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `strata-cli-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `strata-cli-${prefix}-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** The rows of the first table printed (the lines after its dashed rule, up to a blank line). */

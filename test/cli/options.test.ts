@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { strata, tempDir } from './helpers.js';
+import { configFromFlags } from '../../src/cli/commands/train.js';
+import { repoRoot, strata, tempDir } from './helpers.js';
 
 const HELP: Record<string, string[]> = {
   train: [
@@ -30,6 +31,7 @@ const HELP: Record<string, string[]> = {
     '--out',
     '--fresh',
     '--set',
+    '--print-config',
   ],
   eval: [
     '<checkpoint>',
@@ -66,7 +68,7 @@ test('strata --help lists the registered commands only', async () => {
 });
 
 test('strata --version prints the package version', async () => {
-  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
   const r = await strata('--version');
   assert.equal(r.code, 0);
   assert.equal(r.stdout, `${version}\n`);
@@ -167,5 +169,57 @@ test('info refuses a file that is neither a checkpoint nor a .strata model', asy
     r.stderr,
     `error: ${path}: neither a Strata checkpoint (magic "STRCKPT1") nor a .strata model file ` +
       '(magic "STRATA\\0\\x01"); its first bytes are 68 65 6c 6c 6f 2c 20 77\n',
+  );
+});
+
+test('every shipped config resolves, and names its run folder after itself', () => {
+  const files = readdirSync(join(repoRoot, 'configs')).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 11, files.join(', '));
+  for (const file of files) {
+    const config = configFromFlags({ config: join(repoRoot, 'configs', file) });
+    assert.equal(config.out, `runs/${file.replace(/\.json$/, '')}`, file);
+    const qat = /-qat(\d)\.json$/.exec(file);
+    if (qat) assert.deepEqual([config.mode, config.bits], ['qat', [Number(qat[1])]], file);
+    if (file.includes('-once')) assert.equal(config.mode, 'once', file);
+    // Fine-tuning starts from the full-precision run of the same model and data.
+    if (config.init !== undefined) {
+      assert.ok(files.includes(`${config.init.split('/')[1]}.json`), `${file}: init ${config.init}`);
+    }
+  }
+});
+
+test('--set overrides flags, which override the config file', () => {
+  const config = configFromFlags({
+    config: join(repoRoot, 'configs/mnist-once.json'),
+    epochs: 5,
+    lr: 0.5,
+    set: ['lr=0.03', 'bits=4', 'mode=qat', 'nesterov=false'],
+  });
+  assert.deepEqual(
+    [config.epochs, config.lr, config.bits, config.mode, config.nesterov, config.batchSize],
+    [5, 0.03, [4], 'qat', false, 128],
+  );
+});
+
+test('train --print-config shows the config resolved from file, flags and --set, in that order', async () => {
+  const r = await strata(
+    'train',
+    '--config',
+    join(repoRoot, 'configs/mnist-once.json'),
+    '--epochs',
+    '3',
+    '--lr',
+    '0.5',
+    '--set',
+    'lr=0.05',
+    'bits=8,4',
+    '--distill',
+    '--print-config',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(r.stdout) as Record<string, unknown>;
+  assert.deepEqual(
+    [config.model, config.epochs, config.lr, config.bits, config.distill, config.trainLimit],
+    ['small-cnn', 3, 0.05, [8, 4], true, 30000],
   );
 });

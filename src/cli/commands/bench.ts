@@ -75,7 +75,7 @@ export function benchCommand(io: CliIo = processIo): Command {
       if (flags.threads !== undefined) addon?.setThreads(flags.threads);
       const write = (line: string) => println(io.out, line);
       write(
-        `backend: ${backend.name}${addon ? ` (${addon.version()}, ${addon.getThreads()} threads)` : ''}` +
+        `backend: ${backend.name}${addon ? ` (${addon.version()}, ${addon.getThreads()} thread${addon.getThreads() === 1 ? '' : 's'})` : ''}` +
           (addon === null && flags.threads !== undefined
             ? ' (--threads applies to the native backend only)'
             : ''),

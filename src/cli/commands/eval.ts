@@ -5,7 +5,7 @@ import { lineChart, writeChart } from '../../report/index.js';
 import { loadDataSources } from '../../train/data.js';
 import { evaluate } from '../../train/evaluate.js';
 import { accuracyTable, type AccuracyRow } from '../accuracy-table.js';
-import { reestimateBatchNorm } from '../bn-reestimate.js';
+import { reestimateBatchNorm } from '../../train/batch-norm-reestimate.js';
 import { commandLine, invokedArgs, println, processIo, type CliIo } from '../io.js';
 import { modelBytes } from '../model-bytes.js';
 import {
@@ -114,6 +114,9 @@ export function evalCommand(io: CliIo = processIo): Command {
         ...(flags.dataPath !== undefined ? { dataPath: flags.dataPath } : {}),
       };
       const log = (message: string) => println(io.err, message);
+      if (flags.reestimateBn && !plan.some((p) => p.derived)) {
+        log('note: --reestimate-bn applies to derived precisions only, and none of those is evaluated');
+      }
       const data = await loadDataSources(config, log);
       if (data.classes.length !== meta.classes.length) {
         throw new RangeError(

@@ -6,6 +6,7 @@ import { formatBytes, formatDuration, formatTable } from '../../report/index.js'
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { trainingMeta } from '../restore.js';
+import { precisionLabel } from '../results.js';
 import { describeMode } from './train.js';
 
 const CHECKPOINT_MAGIC = Uint8Array.from(Buffer.from('STRCKPT1', 'latin1'));
@@ -57,7 +58,7 @@ function checkpointInfo(path: string, write: (line?: string) => void): void {
       (architecture.width !== undefined ? `, width ${architecture.width}` : ''),
   );
   write(
-    `dataset: ${config.dataset}${config.trainLimit > 0 ? ` (first ${config.trainLimit} training images)` : ''}`,
+    `dataset: ${config.dataset}${config.trainLimit > 0 ? ` (training subset of ${config.trainLimit} images)` : ''}`,
   );
   write(`mode: ${describeMode(config)}`);
   if (config.mode !== 'fp') {
@@ -140,7 +141,7 @@ function strataInfo(path: string, write: (line?: string) => void): void {
         { header: 'present' },
       ],
       info.precisions.map((p) => [
-        `w${p.bits}`,
+        precisionLabel(p.bits),
         count(p.completeAt),
         formatBytes(p.completeAt),
         ((100 * p.completeAt) / info.fileLength).toFixed(1),

@@ -1,14 +1,74 @@
 import { Command } from 'commander';
-import { processIo, type CliIo } from '../io.js';
+import { formatBytes } from '../../report/index.js';
+import { ensureClientBundle, listModels, startServer, type StrataServer } from '../../runtime/server.js';
+import { println, processIo, type CliIo } from '../io.js';
+import { parseInteger, parseNumber } from '../parse.js';
 
-/**
- * Placeholder for `strata serve`: serve a .strata model over HTTP, one precision per request.
- * Not registered in main.ts yet; whoever implements it adds `program.addCommand(serveCommand(io))` there.
- */
-export function serveCommand(_io: CliIo = processIo): Command {
+export interface ServeFlags {
+  port: number;
+  host: string;
+  throttleKbps?: number;
+  quiet?: boolean;
+}
+
+/** Builds the client if needed, starts the server and prints where it is and what it serves. */
+export async function serveModels(
+  dir: string,
+  flags: ServeFlags,
+  io: CliIo = processIo,
+): Promise<StrataServer> {
+  if (flags.throttleKbps !== undefined && !(flags.throttleKbps > 0)) {
+    throw new RangeError(`Expected --throttle-kbps in (0, inf) but received ${flags.throttleKbps}`);
+  }
+  await ensureClientBundle(undefined, (message) => println(io.err, `warning: ${message}`));
+  const server = await startServer({
+    root: dir,
+    port: flags.port,
+    host: flags.host,
+    ...(flags.throttleKbps !== undefined ? { throttleKbps: flags.throttleKbps } : {}),
+    ...(flags.quiet ? {} : { log: (line: string) => println(io.err, line) }),
+  });
+  const models = await listModels(dir);
+  const write = (line = '') => println(io.out, line);
+  write(`serving ${dir} at ${server.url}/`);
+  if (flags.throttleKbps !== undefined) write(`model files throttled to ${flags.throttleKbps} kbit/s`);
+  if (models.length === 0) write('no .strata files in this folder yet');
+  for (const m of models) {
+    const detail =
+      m.error !== undefined
+        ? `unreadable: ${m.error}`
+        : `${formatBytes(m.size)}, ${m.precisions!.map((p) => `w${p.bits}@${p.completeAt}`).join(' ')}`;
+    write(`  ${server.url}/?model=${encodeURIComponent(m.name)}  (${detail})`);
+  }
+  return server;
+}
+
+export function serveCommand(io: CliIo = processIo): Command {
   return new Command('serve')
-    .description('serve a .strata model over HTTP, one precision per request (not implemented yet)')
-    .action(() => {
-      throw new Error('strata serve is not implemented yet');
+    .description(
+      'Serve a folder of .strata files over HTTP (with byte ranges) and a page that classifies with each ' +
+        'precision as the file downloads',
+    )
+    .argument('[dir]', 'the folder holding the model files', '.')
+    .option('--port <n>', 'port to listen on (0: any free port)', parseInteger(0), 8080)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--throttle-kbps <n>',
+      'simulate a slow link for the model files (kilobits per second)',
+      parseNumber,
+    )
+    .option('--quiet', 'do not log requests')
+    .action(async (dir: string, flags: ServeFlags) => {
+      const server = await serveModels(dir, flags, io);
+      println(io.out, 'press Ctrl+C to stop');
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void server.close().then(done);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
     });
 }

@@ -23,7 +23,7 @@ import {
   parsePositiveInteger,
 } from '../parse.js';
 import { restoreModel } from '../restore.js';
-import { writeResults, type Method } from '../results.js';
+import { writeResults } from '../results.js';
 
 /** Flags whose camel-cased names are config keys, copied over the config file when given. */
 const CONFIG_FLAGS = [
@@ -56,6 +56,7 @@ const LIST_KEYS = new Set(['bits', 'lossWeights', 'milestones']);
 interface TrainFlags extends Partial<Record<(typeof CONFIG_FLAGS)[number], unknown>> {
   config?: string;
   fresh?: boolean;
+  printConfig?: boolean;
   set?: string[];
 }
 
@@ -106,14 +107,10 @@ export function recipeLine(config: TrainConfig): string {
       `${config.warmupEpochs > 0 ? ` (warmup ${config.warmupEpochs})` : ''}, wd ${config.weightDecay}` +
       `${config.labelSmoothing > 0 ? `, label smoothing ${config.labelSmoothing}` : ''}`,
   );
-  if (config.trainLimit > 0) parts.push(`first ${config.trainLimit} training images`);
+  if (config.trainLimit > 0) parts.push(`training subset of ${config.trainLimit} images`);
   if (config.init !== undefined) parts.push(`init ${config.init}`);
   parts.push(`seed ${config.seed}`);
   return parts.join('; ');
-}
-
-function methodOf(config: TrainConfig): Method {
-  return config.mode;
 }
 
 /** Bytes per evaluated precision, from the model the checkpoint holds. */
@@ -137,7 +134,7 @@ function report(io: CliIo, result: TrainResult, args: readonly string[]): void {
     split: result.valSplit,
     command: commandLine(args),
     rows: result.results.map((r) => ({
-      method: methodOf(config),
+      method: config.mode,
       bits: r.bits,
       top1: r.top1,
       top5: r.top5,
@@ -192,6 +189,7 @@ export function trainCommand(io: CliIo = processIo): Command {
     .option('--seed <n>', 'random seed', parseNonNegativeInteger)
     .option('--out <dir>', 'run folder: checkpoint, metrics.jsonl, charts, results.json')
     .option('--fresh', 'ignore an existing checkpoint in the run folder and start afresh')
+    .option('--print-config', 'print the resolved config as JSON and exit without training')
     .option(
       '--set <key=value...>',
       'override any config key, e.g. --set momentum=0.8 nesterov=false',
@@ -199,6 +197,10 @@ export function trainCommand(io: CliIo = processIo): Command {
     )
     .action(async (flags: TrainFlags, command: Command) => {
       const config = configFromFlags(flags);
+      if (flags.printConfig) {
+        println(io.out, JSON.stringify(config, null, 2));
+        return;
+      }
       const log = (message: string) => println(io.err, message);
       log(`strata train: ${recipeLine(config)}`);
       const result = await runTraining(config, { resume: flags.fresh !== true, log });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activeBatchNorms, reestimateBatchNorm } from '../../src/cli/bn-reestimate.js';
+import { activeBatchNorms, reestimateBatchNorm } from '../../src/train/batch-norm-reestimate.js';
 import { DataLoader } from '../../src/data/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { BatchNorm2d } from '../../src/nn/batch-norm.js';

@@ -1,0 +1,168 @@
+/**
+ * End to end in headless Chromium: a trained model is served over a throttled link, and the page
+ * must classify with the 2-bit basic layer before the download is complete, then with every higher
+ * precision, ending with what Node computes from the same file and image.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packCheckpoint } from '../../src/cli/commands/pack.js';
+import { decodeImage } from '../../src/data/image-decode.js';
+import { inspectStrata } from '../../src/format/index.js';
+import { StrataSession } from '../../src/runtime/session.js';
+import { ensureClientBundle, startServer } from '../../src/runtime/server.js';
+import { imageToInput, inputSpecFor, toChannels } from '../../src/web/preprocess.js';
+import { assertLogitsClose } from '../export/fixtures.js';
+import { mnistDigitPng, trainTinyMnist } from './fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const DOWNLOAD_SECONDS = 2.5;
+
+interface Row {
+  bits: number;
+  bytes: number;
+  bytesAtResult: number;
+  total: number;
+  downloadComplete: boolean;
+  cls: number;
+  probability: number;
+  ms: number;
+  logits: number[];
+}
+
+const skipReason =
+  !existsSync(CHROMIUM) && process.env.STRATA_REQUIRE_BROWSER !== '1'
+    ? `${CHROMIUM} is not installed (set STRATA_REQUIRE_BROWSER=1 to make this a failure)`
+    : false;
+
+test(
+  'the page predicts with 2 bits before the file has arrived, then with every higher precision',
+  { skip: skipReason, timeout: 120_000 },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-browser-'));
+    const { chromium } = await import('playwright-core');
+    const started = performance.now();
+    const checkpoint = await trainTinyMnist(join(dir, 'run'), { bits: [8, 6, 4, 3, 2], trainLimit: 1024 });
+    const bytes = packCheckpoint(checkpoint);
+    writeFileSync(join(dir, 'digits.strata'), bytes);
+    const digit = await mnistDigitPng(dir, 0);
+    const info = inspectStrata(bytes);
+    await ensureClientBundle();
+    t.diagnostic(
+      `trained and packed in ${((performance.now() - started) / 1000).toFixed(1)} s; file ${bytes.length} bytes`,
+    );
+
+    const server = await startServer({
+      root: dir,
+      port: 0,
+      throttleKbps: (bytes.length * 8) / 1000 / DOWNLOAD_SECONDS,
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    const problems: string[] = [];
+    let rows: Row[];
+    let pageState: { state: string; error: string; downloadMs: string };
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      });
+      await page.goto(`${server.url}/?model=digits.strata&image=/${encodeURIComponent('digit-0.png')}`);
+      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), null, {
+        timeout: 90_000,
+      });
+      pageState = await page.evaluate(() => ({
+        state: document.body.dataset.state ?? '',
+        error: document.getElementById('error')?.textContent ?? '',
+        downloadMs: document.body.dataset.downloadMs ?? '',
+      }));
+      rows = await page.$$eval('tr.result', (trs) =>
+        trs.map((tr) => {
+          const d = (tr as HTMLElement).dataset;
+          return {
+            bits: Number(d.bits),
+            bytes: Number(d.bytes),
+            bytesAtResult: Number(d.bytesAtResult),
+            total: Number(d.total),
+            downloadComplete: d.downloadComplete === 'true',
+            cls: Number(d.class),
+            probability: Number(d.probability),
+            ms: Number(d.ms),
+            logits: JSON.parse(d.logits ?? '[]') as number[],
+          };
+        }),
+      );
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+    for (const r of rows) {
+      t.diagnostic(
+        `w${r.bits}: complete at ${r.bytes} B, predicted at ${r.ms} ms with ${r.bytesAtResult}/${r.total} B: class ${r.cls} (${(100 * r.probability).toFixed(1)} %)`,
+      );
+    }
+    t.diagnostic(`download finished at ${pageState.downloadMs} ms`);
+    assert.equal(
+      pageState.state,
+      'done',
+      `page ended in ${pageState.state}: ${pageState.error} ${problems.join('; ')}`,
+    );
+    assert.deepEqual(problems, []);
+
+    // One row per precision, lowest first.
+    const held = info.precisions.map((p) => p.bits);
+    assert.deepEqual(
+      rows.map((r) => r.bits),
+      held,
+    );
+    assert.equal(rows[0].bits, 2);
+    for (const r of rows) {
+      assert.equal(r.total, bytes.length);
+      const completeAt = info.precisions.find((p) => p.bits === r.bits)!.completeAt;
+      assert.ok(
+        r.bytes >= completeAt,
+        `w${r.bits} reported at ${r.bytes} B, before its section ends at ${completeAt}`,
+      );
+    }
+    // The basic layer was complete, and its prediction on screen, while the file was still arriving.
+    const first = rows[0];
+    assert.ok(
+      first.bytes < bytes.length,
+      `2-bit precision only complete at ${first.bytes} of ${bytes.length} B`,
+    );
+    assert.ok(
+      !first.downloadComplete && first.bytesAtResult < bytes.length,
+      `2-bit prediction appeared only after the whole file (${first.bytesAtResult} of ${bytes.length} B)`,
+    );
+    assert.ok(rows.at(-1)!.downloadComplete);
+
+    // Node, from the same file and the same PNG, computes the same predictions.
+    const spec = inputSpecFor(info.architecture, info.metadata);
+    const rgb = decodeImage(new Uint8Array(readFileSync(digit.path)), digit.path);
+    const input = imageToInput(toChannels(rgb.data, rgb.height, rgb.width, 3, spec.channels), spec);
+    for (const r of rows) {
+      const session = await StrataSession.create(bytes, { bits: r.bits, threads: 1 });
+      const p = await session.predict({ data: input, shape: [1, spec.height, spec.width, spec.channels] });
+      await session.dispose();
+      assertLogitsClose(Float32Array.from(r.logits), p.logits, p.numClasses, true, `browser w${r.bits}`);
+      if (r.bits === 8) {
+        assert.equal(r.cls, p.classes[0], 'final prediction differs from Node at the top precision');
+        assert.ok(Math.abs(r.probability - p.probabilities[p.classes[0]]) < 1e-3);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  },
+);
