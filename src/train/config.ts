@@ -38,7 +38,7 @@ export interface TrainConfig {
   rule: CascadeRule;
   firstLast: 'fixed' | 'layered' | 'float';
   fixedBits: number;
-  /** once QAT: loss weight per precision, in the order of `bits` (default all 1). */
+  /** once QAT: loss weight per precision, in the order of `bits` (default 1/n each: the mean loss). */
   lossWeights: number[];
   /** once QAT: distil the lower precisions from the highest one's outputs. */
   distill: boolean;

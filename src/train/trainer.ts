@@ -360,7 +360,9 @@ export function trainStep(
   let teacher: Float32Array | null = null;
   for (const b of precisions) {
     if (b !== null) setPrecision(model, b);
-    const weight = config.lossWeights.length > 0 ? config.lossWeights[config.bits.indexOf(b!)] : 1;
+    // Default: the mean of the precisions' losses, so a learning rate means the same in every mode.
+    const weight =
+      config.lossWeights.length > 0 ? config.lossWeights[config.bits.indexOf(b!)] : 1 / precisions.length;
     scope(() => {
       const logits = model.forward(x);
       let loss = softmaxCrossEntropy(logits, labels, { labelSmoothing: config.labelSmoothing });

@@ -58,12 +58,11 @@ for (const [command, options] of Object.entries(HELP)) {
   });
 }
 
-test('strata --help lists the registered commands only', async () => {
+test('strata --help lists every command', async () => {
   const r = await strata('--help');
   assert.equal(r.code, 0);
-  for (const command of Object.keys(HELP)) assert.match(r.stdout, new RegExp(`\\n  ${command} `));
-  for (const placeholder of ['pack', 'extract', 'export', 'predict', 'serve']) {
-    assert.doesNotMatch(r.stdout, new RegExp(`\\n  ${placeholder} `));
+  for (const command of [...Object.keys(HELP), 'pack', 'extract', 'export', 'predict', 'serve']) {
+    assert.match(r.stdout, new RegExp(`\\n  ${command} `));
   }
 });
 
