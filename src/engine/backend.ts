@@ -87,7 +87,7 @@ export interface QuantKernels {
     dw: FloatArray,
     dscale: FloatArray,
   ): void;
-  /** Activations: y = clip(floor(x / s + 1/2), qmin, qmax) * s. */
+  /** Activations: y = clip(floor(x / s + 1/2), qmin, qmax) * s, in float32 arithmetic (x * fround(1/s)). */
   fakeQuantActForward(x: FloatArray, scale: number, qmin: number, qmax: number, y: FloatArray): void;
   /**
    * dx = dy where qmin - 1/2 <= x / s < qmax + 1/2, else 0. Returns the LSQ scale gradient

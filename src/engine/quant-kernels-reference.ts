@@ -69,20 +69,26 @@ export const referenceQuantKernels: QuantKernels = {
     }
   },
 
+  // Activations are defined in float32 arithmetic (v = x * fround(1 / s)), as the native kernel
+  // computes them, so the two agree bit for bit.
   fakeQuantActForward(x: FloatArray, scale: number, qmin: number, qmax: number, y: FloatArray) {
+    const s = Math.fround(scale);
+    const inv = Math.fround(1 / s);
     for (let i = 0; i < x.length; i++) {
-      y[i] = Math.min(qmax, Math.max(qmin, Math.floor(x[i] / scale + 0.5))) * scale;
+      const q = Math.min(qmax, Math.max(qmin, Math.floor(Math.fround(Math.fround(x[i] * inv) + 0.5))));
+      y[i] = Math.fround(q * s);
     }
   },
 
   fakeQuantActBackward(x, scale, qmin, qmax, dy, dx) {
+    const inv = Math.fround(1 / Math.fround(scale));
     let sum = 0;
     for (let i = 0; i < x.length; i++) {
-      const v = x[i] / scale;
+      const v = Math.fround(x[i] * inv);
       const inside = v >= qmin - 0.5 && v < qmax + 0.5;
-      const q = Math.min(qmax, Math.max(qmin, Math.floor(v + 0.5)));
+      const q = Math.min(qmax, Math.max(qmin, Math.floor(Math.fround(v + 0.5))));
       dx[i] = inside ? dy[i] : 0;
-      sum += dy[i] * (q - (inside ? v : 0));
+      sum += dy[i] * (inside ? q - v : q);
     }
     return sum;
   },

@@ -1,6 +1,7 @@
 // Fake quantization kernels (see QuantKernels in src/engine/backend.ts for the formulas). Divisions
 // are done in double precision so the codes equal the TypeScript cascade's bit for bit.
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "common.h"
@@ -102,6 +103,37 @@ Napi::Value WeightBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Activation kernels run over contiguous chunks, each compiled twice (AVX2 and baseline x86-64)
+// and picked at load time: they are memory-bound with a rounding in the middle, which only the AVX
+// clone does without a function call per element.
+constexpr int64_t kChunk = 16384;
+
+__attribute__((target_clones("avx2", "default"))) void act_forward_chunk(const float* x, float* y, int64_t n,
+                                                                          float inv, float s, float qmin,
+                                                                          float qmax) {
+  for (int64_t i = 0; i < n; i++) {
+    float q = std::floor(x[i] * inv + 0.5f);
+    q = q < qmin ? qmin : (q > qmax ? qmax : q);
+    y[i] = q * s;
+  }
+}
+
+__attribute__((target_clones("avx2", "default"))) float act_backward_chunk(const float* x, const float* dy,
+                                                                            float* dx, int64_t n, float inv,
+                                                                            float qmin, float qmax) {
+  float sum = 0.f;
+  const float lo = qmin - 0.5f, hi = qmax + 0.5f;
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] * inv, d = dy[i];
+    float q = std::floor(v + 0.5f);
+    q = q < qmin ? qmin : (q > qmax ? qmax : q);
+    bool inside = (v >= lo) & (v < hi);
+    dx[i] = inside ? d : 0.f;
+    sum += d * (inside ? q - v : q);
+  }
+  return sum;
+}
+
 // fakeQuantActForward(x, scale, qmin, qmax, y)
 Napi::Value ActForward(const Napi::CallbackInfo& info) {
   const char* op = "fakeQuantActForward";
@@ -110,12 +142,13 @@ Napi::Value ActForward(const Napi::CallbackInfo& info) {
   double s = num_value(info, 1, op, "scale"), qmin = num_value(info, 2, op, "qmin"), qmax = num_value(info, 3, op, "qmax");
   FloatArg y = float_arg(info, 4, op, "y", n);
   if (!(s > 0)) throw Napi::RangeError::New(info.Env(), std::string(op) + ": scale must be positive");
-  int64_t N = static_cast<int64_t>(n);
-#pragma omp parallel for simd schedule(static) if (N > 32768)
-  for (int64_t i = 0; i < N; i++) {
-    double q = std::floor(static_cast<double>(x.data[i]) / s + 0.5);
-    q = q < qmin ? qmin : (q > qmax ? qmax : q);
-    y.data[i] = static_cast<float>(q * s);
+  // float32 throughout, as the reference kernel defines it: v = x * fround(1 / s).
+  float sf = static_cast<float>(s), inv = 1.f / sf;
+  int64_t N = static_cast<int64_t>(n), chunks = (N + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (N > 32768)
+  for (int64_t c = 0; c < chunks; c++) {
+    int64_t from = c * kChunk, len = std::min(kChunk, N - from);
+    act_forward_chunk(x.data + from, y.data + from, len, inv, sf, static_cast<float>(qmin), static_cast<float>(qmax));
   }
   return info.Env().Undefined();
 }
@@ -128,16 +161,14 @@ Napi::Value ActBackward(const Napi::CallbackInfo& info) {
   double s = num_value(info, 1, op, "scale"), qmin = num_value(info, 2, op, "qmin"), qmax = num_value(info, 3, op, "qmax");
   FloatArg dy = float_arg(info, 4, op, "dy", n), dx = float_arg(info, 5, op, "dx", n);
   if (!(s > 0)) throw Napi::RangeError::New(info.Env(), std::string(op) + ": scale must be positive");
-  int64_t N = static_cast<int64_t>(n);
+  float inv = 1.f / static_cast<float>(s);
+  int64_t N = static_cast<int64_t>(n), chunks = (N + kChunk - 1) / kChunk;
   double sum = 0;
 #pragma omp parallel for schedule(static) reduction(+ : sum) if (N > 32768)
-  for (int64_t i = 0; i < N; i++) {
-    double v = static_cast<double>(x.data[i]) / s;
-    bool inside = v >= qmin - 0.5 && v < qmax + 0.5;
-    double q = std::floor(v + 0.5);
-    q = q < qmin ? qmin : (q > qmax ? qmax : q);
-    dx.data[i] = inside ? dy.data[i] : 0.f;
-    sum += dy.data[i] * (q - (inside ? v : 0.0));
+  for (int64_t c = 0; c < chunks; c++) {
+    int64_t from = c * kChunk, len = std::min(kChunk, N - from);
+    sum += act_backward_chunk(x.data + from, dy.data + from, dx.data + from, len, inv, static_cast<float>(qmin),
+                              static_cast<float>(qmax));
   }
   return Napi::Number::New(info.Env(), sum);
 }
