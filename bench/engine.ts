@@ -4,16 +4,10 @@
  * Options: --batch 128 --iters 10 --warmup 2 --threads <STRATA_THREADS or cores>.
  */
 import os from 'node:os';
-import { backward } from '../src/engine/autograd.js';
 import { getBackend } from '../src/engine/backend-registry.js';
 import { nativeAddon } from '../src/engine/backend-native.js';
-import { scope } from '../src/engine/memory.js';
-import { softmaxCrossEntropy } from '../src/engine/ops.js';
-import { Random } from '../src/engine/random.js';
-import { Tensor } from '../src/engine/tensor.js';
-import { createModel } from '../src/nn/models/index.js';
-import { SGD } from '../src/train/optim.js';
-import { arg, median, peakRssMb, torchStepMs, writeResult } from './common.js';
+import { timeTrainingSteps } from '../src/train/benchmark.js';
+import { arg, peakRssMb, torchStepMs, writeResult } from './common.js';
 
 const batch = arg('batch', 128);
 const iters = arg('iters', 10);
@@ -22,27 +16,10 @@ const threads = arg('threads', Number(process.env.STRATA_THREADS ?? os.available
 process.env.STRATA_THREADS = String(threads);
 
 const backend = getBackend();
-const model = createModel({ name: 'resnet20', numClasses: 10, inChannels: 3 });
-const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
-const rng = new Random(1);
-const x = Tensor.randn([batch, 32, 32, 3], rng);
-const labels = Int32Array.from({ length: batch }, () => rng.int(10));
-
-const times: number[] = [];
-for (let i = 0; i < warmup + iters; i++) {
-  const t0 = performance.now();
-  opt.zeroGrad();
-  scope(() => {
-    const loss = softmaxCrossEntropy(model.forward(x), labels);
-    backward(loss);
-  });
-  opt.step();
-  const ms = performance.now() - t0;
-  if (i >= warmup) times.push(ms);
-  process.stderr.write(`\rstep ${i + 1}/${warmup + iters}: ${ms.toFixed(1)} ms   `);
-}
+const { times, medianMs: strataMs } = timeTrainingSteps(batch, iters, warmup, (step, ms) =>
+  process.stderr.write(`\rstep ${step}/${warmup + iters}: ${ms.toFixed(1)} ms   `),
+);
 process.stderr.write('\n');
-const strataMs = median(times);
 const rss = peakRssMb();
 const torch = torchStepMs(['--batch', String(batch), '--threads', String(threads), '--iters', String(iters)]);
 const speedup = torch ? torch.medianMs / strataMs : null;

@@ -18,3 +18,4 @@ export {
   type TrainOptions,
   type TrainResult,
 } from './trainer.js';
+export { median, timeTrainingSteps, type StepTiming } from './benchmark.js';

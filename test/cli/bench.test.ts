@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { median, timeTrainingSteps } from '../../src/cli/commands/bench.js';
+import { median, timeTrainingSteps } from '../../src/train/benchmark.js';
 import { strata } from './helpers.js';
 
 test('median of odd and even counts', () => {
