@@ -148,6 +148,7 @@ class Linear extends Function<[Tensor, Tensor] | [Tensor, Tensor, Tensor]> {
     const [rows, inF] = this.x.shape;
     const outF = this.w.shape[0];
     const dx = this.needsInputGrad[0] ? Tensor.empty(this.x.shape) : null;
+    // The kernel always writes dw; when the weight needs no gradient it is simply dropped.
     const dw = Tensor.empty(this.w.shape);
     const db = this.inputs.length > 2 && this.needsInputGrad[2] ? Tensor.empty([outF]) : null;
     getBackend().linearBackward(
@@ -161,7 +162,8 @@ class Linear extends Function<[Tensor, Tensor] | [Tensor, Tensor, Tensor]> {
       dw.data,
       db?.data ?? null,
     );
-    return [dx, this.needsInputGrad[1] ? dw : (dw.dispose(), null), db];
+    if (!this.needsInputGrad[1]) dw.dispose();
+    return [dx, this.needsInputGrad[1] ? dw : null, db];
   }
 }
 

@@ -319,13 +319,12 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     process.off('SIGTERM', onTerm);
   }
 
-  let results: EvalResult[] = [];
+  // An interrupted run reports nothing: its model is mid-epoch and the run resumes later.
+  const results: EvalResult[] = [];
   if (!interrupted) {
-    const evalBits = config.mode === 'fp' ? [null] : config.bits;
-    for (const b of evalBits) results.push(await evaluate(model, data.val, b));
+    for (const b of config.mode === 'fp' ? [null] : config.bits)
+      results.push(await evaluate(model, data.val, b));
     await writeCurves(config, history);
-  } else {
-    results = [];
   }
   await data.train.close();
   await data.val.close();
