@@ -398,3 +398,11 @@ function checkOnnxBits(bytes: Uint8Array, requested: unknown): number | null | u
   }
   return bits;
 }
+
+/**
+ * Opens a model (a `.strata` file or its bytes, an `.onnx` file, or a quantized Module) at one
+ * precision: `const session = await load('model.strata', { bits: 4 }); await session.predict(x)`.
+ */
+export function load(source: SessionSource, options: SessionOptions = {}): Promise<StrataSession> {
+  return StrataSession.create(source, options);
+}

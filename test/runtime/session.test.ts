@@ -201,3 +201,12 @@ test('errors: options, sources, inputs and disposal', async () => {
   assert.equal(ok.batch, 2);
   await shaped.dispose();
 });
+
+test('load is StrataSession.create under the name the API documents', async () => {
+  const { load } = await import('../../src/runtime/session.js');
+  // Four bytes are neither a .strata file (no magic) nor a parsable ONNX model.
+  await assert.rejects(
+    load(new Uint8Array(4), { bits: 4 }),
+    /^Error: StrataSession: onnxruntime rejected the model/,
+  );
+});
