@@ -23,10 +23,15 @@ function packageRoot(): string {
 export function loadNativeBackend(): NativeLoadResult {
   if (cached !== null) return cached;
   const root = packageRoot();
-  const candidates = [
-    join(root, 'build', 'Release', 'strata_native.node'),
-    join(root, 'build', 'Debug', 'strata_native.node'),
-  ];
+  // STRATA_NATIVE_ADDON points at another build (and lets tests simulate a missing one).
+  const override = process.env.STRATA_NATIVE_ADDON;
+  const candidates =
+    override !== undefined && override !== ''
+      ? [override]
+      : [
+          join(root, 'build', 'Release', 'strata_native.node'),
+          join(root, 'build', 'Debug', 'strata_native.node'),
+        ];
   const errors: string[] = [];
   const require = createRequire(import.meta.url);
   // OpenMP threads that spin while waiting make every kernel several times slower as soon as
