@@ -26,7 +26,7 @@ import { Tensor } from '../src/engine/tensor.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
 import { inspectStrata, readStrata, writeStrata, type StrataModelContent } from '../src/format/index.js';
 import { manualSeed } from '../src/nn/init.js';
-import { modelFromStrata, toStrataContent } from '../src/quant/layered-model.js';
+import { modelFromStrata, toStrataContent } from '../src/export/strata-model.js';
 import { setPrecision } from '../src/quant/quantize-model.js';
 import { startServer } from '../src/runtime/server.js';
 import { resolveTrainConfig } from '../src/train/config.js';

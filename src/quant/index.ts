@@ -15,4 +15,3 @@ export {
   switchableNorms,
   type QuantConfig,
 } from './quantize-model.js';
-export { modelFromStrata, toStrataContent, type PackOptions } from './layered-model.js';

@@ -22,7 +22,7 @@ import { exportOnnx, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from 
 import { readOnnxMetadata } from '../export/onnx-proto.js';
 import { MAGIC, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
-import { modelFromStrata } from '../quant/layered-model.js';
+import { modelFromStrata } from '../export/strata-model.js';
 import { QuantizedLayer } from '../quant/quantized-layer.js';
 import { setPrecision } from '../quant/quantize-model.js';
 import { SwitchableBatchNorm2d } from '../quant/switchable-batch-norm.js';

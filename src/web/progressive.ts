@@ -8,7 +8,7 @@
 import { encodeOnnxModel, OnnxDataType } from '../export/onnx-proto.js';
 import { exportOnnx, ONNX_OUTPUT_NAME } from '../export/onnx-export.js';
 import { StrataStreamReader, type StrataHeader, type StrataReadResult } from '../format/index.js';
-import { modelFromStrata } from '../quant/layered-model.js';
+import { modelFromStrata } from '../export/strata-model.js';
 
 /** The part of onnxruntime's tensor this module reads. */
 export interface OrtTensorLike {

@@ -14,7 +14,7 @@ import { noGrad } from '../../src/engine/autograd.js';
 import { Random } from '../../src/engine/random.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { inspectStrata, readStrata } from '../../src/format/index.js';
-import { modelFromStrata } from '../../src/quant/layered-model.js';
+import { modelFromStrata } from '../../src/export/strata-model.js';
 import { setPrecision } from '../../src/quant/quantize-model.js';
 import { StrataSession } from '../../src/runtime/session.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';

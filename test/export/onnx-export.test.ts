@@ -11,7 +11,7 @@ import { Random } from '../../src/engine/random.js';
 import { Module } from '../../src/nn/module.js';
 import { createModel } from '../../src/nn/models/index.js';
 import { readStrata, writeStrata } from '../../src/format/index.js';
-import { modelFromStrata, toStrataContent } from '../../src/quant/layered-model.js';
+import { modelFromStrata, toStrataContent } from '../../src/export/strata-model.js';
 import { quantizeModel } from '../../src/quant/quantize-model.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import {

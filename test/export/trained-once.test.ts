@@ -17,7 +17,7 @@ import { Random } from '../../src/engine/random.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { exportOnnx } from '../../src/export/onnx-export.js';
 import { readStrata } from '../../src/format/index.js';
-import { modelFromStrata } from '../../src/quant/layered-model.js';
+import { modelFromStrata } from '../../src/export/strata-model.js';
 import { trainTinyMnist } from '../web/fixtures.js';
 import { assertLogitsClose, nhwcToNchw, strataLogits } from './fixtures.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { exportOnnx } from '../../src/export/onnx-export.js';
 import { writeStrata } from '../../src/format/index.js';
 import { StrataSession } from '../../src/runtime/session.js';
-import { toStrataContent } from '../../src/quant/layered-model.js';
+import { toStrataContent } from '../../src/export/strata-model.js';
 import { quantizedLayers, switchableNorms } from '../../src/quant/quantize-model.js';
 import { assertLogitsClose, calibratedModel, strataLogits } from '../export/fixtures.js';
 

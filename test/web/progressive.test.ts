@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { Random } from '../../src/engine/random.js';
 import { inspectStrata, writeStrata } from '../../src/format/index.js';
-import { toStrataContent } from '../../src/quant/layered-model.js';
+import { toStrataContent } from '../../src/export/strata-model.js';
 import { StrataSession } from '../../src/runtime/session.js';
 import {
   classLabels,

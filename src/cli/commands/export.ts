@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportOnnx, MAX_OPSET, MIN_OPSET } from '../../export/onnx-export.js';
 import { readStrata } from '../../format/index.js';
 import type { Module } from '../../nn/module.js';
-import { modelFromStrata } from '../../quant/layered-model.js';
+import { modelFromStrata } from '../../export/strata-model.js';
 import { ensurePrecision } from '../../quant/quantize-model.js';
 import { formatBytes } from '../../report/index.js';
 import { println, processIo, type CliIo } from '../io.js';

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD } from '../../data/transforms.js';
 import { inspectStrata, writeStrata } from '../../format/index.js';
 import { writeStrataFile } from '../../format/strata-file.js';
-import { toStrataContent } from '../../quant/layered-model.js';
+import { toStrataContent } from '../../export/strata-model.js';
 import { formatBytes, formatTable } from '../../report/index.js';
 import type { TrainConfig } from '../../train/config.js';
 import { println, processIo, type CliIo } from '../io.js';

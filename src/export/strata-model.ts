@@ -10,7 +10,7 @@ import { Tensor } from '../engine/tensor.js';
 import type { StrataModelContent, StrataReadResult, PlainTensor } from '../format/types.js';
 import { createModel, type Architecture } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
-import { reconstructionOffset } from './cascade.js';
+import { reconstructionOffset } from '../quant/cascade.js';
 import {
   clampQuantizerScales,
   ensurePrecision,
@@ -19,8 +19,8 @@ import {
   setPrecision,
   switchableNorms,
   type QuantConfig,
-} from './quantize-model.js';
-import type { QuantizedLayer } from './quantized-layer.js';
+} from '../quant/quantize-model.js';
+import type { QuantizedLayer } from '../quant/quantized-layer.js';
 
 /** Everything a precision needs besides the layered weights: its batch norms and activation scales. */
 function precisionParams(model: Module, bits: number): PlainTensor[] {

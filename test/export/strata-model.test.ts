@@ -10,7 +10,7 @@ import { manualSeed } from '../../src/nn/init.js';
 import { createModel, type Architecture } from '../../src/nn/models/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { composeBitPlanes, decomposeBitPlanes } from '../../src/quant/bit-planes.js';
-import { modelFromStrata, toStrataContent } from '../../src/quant/layered-model.js';
+import { modelFromStrata, toStrataContent } from '../../src/export/strata-model.js';
 import { quantizeModel, quantizedLayers, setPrecision } from '../../src/quant/quantize-model.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { trainStep } from '../../src/train/trainer.js';
