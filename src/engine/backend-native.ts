@@ -9,7 +9,8 @@ export type NativeLoadResult =
 
 let cached: NativeLoadResult | null = null;
 
-function packageRoot(): string {
+/** The package root: the first folder above this module that holds package.json. */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);

@@ -652,3 +652,16 @@ function positive(value: unknown, name: string): number {
   if (value < 1) throw new RangeError(`Expected positive integer for ${name} but received ${value}`);
   return value;
 }
+
+/** Strata's channels-last images ([N, H, W, C]) in the NCHW order the exported graph takes. */
+export function nhwcToNchw(x: Float32Array, [n, h, w, c]: readonly number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  const plane = h * w;
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < plane; p++) {
+      const src = (i * plane + p) * c;
+      for (let k = 0; k < c; k++) out[(i * c + k) * plane + p] = x[src + k];
+    }
+  }
+  return out;
+}

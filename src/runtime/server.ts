@@ -16,9 +16,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { inspectStrata, MAGIC } from '../format/index.js';
 import { PREAMBLE_BYTES } from '../format/layout.js';
+import { packageRoot } from '../engine/backend-native.js';
 
 export interface StrataServerOptions {
   /** Folder whose files are served (the .strata models, sample images). */
@@ -114,16 +115,7 @@ export function contentType(path: string): string {
   return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** The package root: the first folder above this module that holds package.json. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return dir;
-}
+export { packageRoot };
 
 export function defaultOrtDir(): string {
   return dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));

@@ -18,7 +18,13 @@ import type * as Ort from 'onnxruntime-node';
 import { noGrad } from '../engine/autograd.js';
 import { scope } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
-import { exportOnnx, ONNX_METADATA, ONNX_OUTPUT_NAME, validateExportBits } from '../export/onnx-export.js';
+import {
+  exportOnnx,
+  nhwcToNchw,
+  ONNX_METADATA,
+  ONNX_OUTPUT_NAME,
+  validateExportBits,
+} from '../export/onnx-export.js';
 import { readOnnxMetadata } from '../export/onnx-proto.js';
 import { MAGIC, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
@@ -114,18 +120,6 @@ function strataToModel(bytes: Uint8Array, bits: unknown): { model: Module; bits:
 interface Runner {
   run(nhwc: Float32Array, shape: readonly number[]): Promise<Float32Array>;
   release(): Promise<void>;
-}
-
-function nhwcToNchw(x: Float32Array, [n, h, w, c]: readonly number[]): Float32Array {
-  const out = new Float32Array(x.length);
-  const plane = h * w;
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < plane; p++) {
-      const src = (i * plane + p) * c;
-      for (let k = 0; k < c; k++) out[(i * c + k) * plane + p] = x[src + k];
-    }
-  }
-  return out;
 }
 
 class OrtRunner implements Runner {

@@ -6,7 +6,7 @@
  * Browser-safe: no node: imports.
  */
 import { encodeOnnxModel, OnnxDataType } from '../export/onnx-proto.js';
-import { exportOnnx, ONNX_OUTPUT_NAME } from '../export/onnx-export.js';
+import { exportOnnx, nhwcToNchw, ONNX_OUTPUT_NAME } from '../export/onnx-export.js';
 import { StrataStreamReader, type StrataHeader, type StrataReadResult } from '../format/index.js';
 import { modelFromStrata } from '../export/strata-model.js';
 
@@ -67,18 +67,6 @@ export interface PrecisionResult {
 }
 
 const now = (): number => performance.now();
-
-function nhwcToNchw(x: Float32Array, [n, h, w, c]: readonly number[]): Float32Array {
-  const out = new Float32Array(x.length);
-  const plane = h * w;
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < plane; p++) {
-      const src = (i * plane + p) * c;
-      for (let k = 0; k < c; k++) out[(i * c + k) * plane + p] = x[src + k];
-    }
-  }
-  return out;
-}
 
 /** Lets the event loop run (stream reads, rendering) between long synchronous steps. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
