@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { getBackend } from '../src/engine/backend-registry.js';
 import { nativeAddon } from '../src/engine/backend-native.js';
-import { timeTrainingSteps } from '../src/train/benchmark.js';
+import { timeTrainingSteps, trainingStepFlops } from '../src/train/benchmark.js';
 import { arg, peakRssMb, torchStepMs, writeResult } from './common.js';
 
 const batch = arg('batch', 128);
@@ -21,6 +21,7 @@ const { times, medianMs: strataMs } = timeTrainingSteps(batch, iters, warmup, (s
 );
 process.stderr.write('\n');
 const rss = peakRssMb();
+const stepGflop = trainingStepFlops(batch) / 1e9;
 const torch = torchStepMs(['--batch', String(batch), '--threads', String(threads), '--iters', String(iters)]);
 const speedup = torch ? torch.medianMs / strataMs : null;
 
@@ -28,6 +29,7 @@ const lines = [
   `backend: ${backend.name}${nativeAddon() ? ` (${nativeAddon()!.version()}, ${nativeAddon()!.getThreads()} threads)` : ''}`,
   `cpu: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores`,
   `ResNet-20 step, batch ${batch}: median ${strataMs.toFixed(1)} ms over ${iters} steps, ${((batch * 1000) / strataMs).toFixed(0)} img/s`,
+  `arithmetic: ${stepGflop.toFixed(1)} GFLOP per step (convolutions and linear, forward and backward) -> ${((stepGflop * 1000) / strataMs).toFixed(1)} GFLOP/s achieved`,
   torch
     ? `PyTorch ${torch.version} same step: median ${torch.medianMs.toFixed(1)} ms (${threads} threads) -> speedup ${speedup!.toFixed(2)}x`
     : 'PyTorch: not available (/usr/bin/python3 -c "import torch" failed)',
@@ -45,6 +47,8 @@ writeResult('engine.json', {
   resnet20_step_ms: strataMs,
   step_times_ms: times,
   images_per_s: (batch * 1000) / strataMs,
+  step_gflop: stepGflop,
+  achieved_gflop_per_s: (stepGflop * 1000) / strataMs,
   torch_step_ms: torch?.medianMs ?? null,
   torch_version: torch?.version ?? null,
   speedup,

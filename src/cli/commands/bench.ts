@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { nativeAddon } from '../../engine/backend-native.js';
 import { getBackend } from '../../engine/backend-registry.js';
-import { timeTrainingSteps } from '../../train/benchmark.js';
+import { timeTrainingSteps, trainingStepFlops } from '../../train/benchmark.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { parseNonNegativeInteger, parsePositiveInteger } from '../parse.js';
 
@@ -40,6 +40,11 @@ export function benchCommand(io: CliIo = processIo): Command {
       write(
         `ResNet-20 training step, batch ${flags.batch}: median ${timing.medianMs.toFixed(1)} ms over ${flags.iters} steps, ` +
           `${timing.imagesPerSecond.toFixed(0)} images/s`,
+      );
+      const gflop = trainingStepFlops(flags.batch) / 1e9;
+      write(
+        `arithmetic: ${gflop.toFixed(2)} GFLOP per step (convolutions and linear, forward and backward), ` +
+          `${((gflop * 1000) / timing.medianMs).toFixed(1)} GFLOP/s achieved`,
       );
       write(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     });

@@ -6,7 +6,7 @@ import { formatBytes, formatDuration, formatTable } from '../../report/index.js'
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { trainingMeta } from '../restore.js';
-import { precisionLabel } from '../results.js';
+import { precisionOffsetTable } from '../precision-offsets.js';
 import { describeMode } from './train.js';
 
 const CHECKPOINT_MAGIC = Uint8Array.from(Buffer.from('STRCKPT1', 'latin1'));
@@ -131,24 +131,7 @@ function strataInfo(path: string, write: (line?: string) => void): void {
     write(`truncated: ${count(info.bytesPresent)} of ${count(info.fileLength)} bytes present`);
   }
   write();
-  write(
-    formatTable(
-      [
-        { header: 'bits' },
-        { header: 'complete at byte', align: 'right' },
-        { header: 'size', align: 'right' },
-        { header: '% of file', align: 'right' },
-        { header: 'present' },
-      ],
-      info.precisions.map((p) => [
-        precisionLabel(p.bits),
-        count(p.completeAt),
-        formatBytes(p.completeAt),
-        ((100 * p.completeAt) / info.fileLength).toFixed(1),
-        p.present ? 'yes' : 'no',
-      ]),
-    ),
-  );
+  write(precisionOffsetTable(info, { header: 'present', cell: (p) => (p.present ? 'yes' : 'no') }));
   if (info.metadata !== null) {
     write();
     write(`metadata: ${JSON.stringify(info.metadata)}`);

@@ -3,9 +3,10 @@ import { CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD } from '../../da
 import { inspectStrata, writeStrata } from '../../format/index.js';
 import { writeStrataFile } from '../../format/strata-file.js';
 import { toStrataContent } from '../../export/strata-model.js';
-import { formatBytes, formatTable } from '../../report/index.js';
+import { formatBytes } from '../../report/index.js';
 import type { TrainConfig } from '../../train/config.js';
 import { println, processIo, type CliIo } from '../io.js';
+import { precisionOffsetTable } from '../precision-offsets.js';
 import { restoreModel, type RestoredModel } from '../restore.js';
 
 /** What a model file records so that a client can prepare an image the way training did. */
@@ -95,22 +96,10 @@ export function packCommand(io: CliIo = processIo): Command {
       );
       write();
       write(
-        formatTable(
-          [
-            { header: 'bits' },
-            { header: 'complete at byte', align: 'right' },
-            { header: 'size', align: 'right' },
-            { header: '% of file', align: 'right' },
-            { header: 'source' },
-          ],
-          info.precisions.map((p) => [
-            `w${p.bits}`,
-            p.completeAt,
-            formatBytes(p.completeAt),
-            ((100 * p.completeAt) / bytes.length).toFixed(1),
-            trained.has(p.bits) ? 'trained' : 'derived (cascade)',
-          ]),
-        ),
+        precisionOffsetTable(info, {
+          header: 'source',
+          cell: (p) => (trained.has(p.bits) ? 'trained' : 'derived (cascade)'),
+        }),
       );
     });
 }
