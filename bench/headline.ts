@@ -6,12 +6,15 @@
  *   npx tsx bench/headline.ts --preset mnist            # minutes
  *   npx tsx bench/headline.ts --preset fashion-mnist    # minutes
  *   npx tsx bench/headline.ts --preset cifar10-resnet20 # hours on 2 cores
+ *   npx tsx bench/headline.ts --preset cifar10-resnet20 --fp-checkpoint checkpoints/cifar10-resnet20-fp52.ckpt
  *   npx tsx bench/headline.ts --preset tiny-imagenet-resnet18
  *   npx tsx bench/headline.ts --preset cifar10-resnet20-short --skip-dedicated  # about 90 minutes
  *
  * Each stage's run folder keeps its checkpoint, so an interrupted benchmark resumes where it
- * stopped. Writes bench/results/<preset>.json and <preset>.svg (accuracy against bits).
+ * stopped. `--fp-checkpoint` starts from a finished full-precision run instead of training one (its
+ * recipe, accuracy and wall time are reported as they were recorded). Writes bench/results/<preset>.json and <preset>.svg (accuracy against bits).
  */
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart, writeChart, formatTable } from '../src/report/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
@@ -49,10 +52,11 @@ const PRESETS: Record<string, Preset> = {
     bits: [8, 6, 4, 3, 2],
     qatLr: 0.01,
   },
+  // Full precision: the recipe that fits one working session (#3); QAT stages fine-tune from it.
   'cifar10-resnet20': {
     base: { model: 'resnet20', dataset: 'cifar10-jpeg', batchSize: 128, weightDecay: 5e-4, warmupEpochs: 1 },
-    fpEpochs: 160,
-    qatEpochs: 15,
+    fpEpochs: 52,
+    qatEpochs: 10,
     bits: [8, 6, 4, 3, 2],
     qatLr: 0.01,
   },
@@ -112,6 +116,36 @@ async function stage(name: string, partial: Partial<TrainConfig>) {
     `== ${name}: ${config.mode} ${config.mode === 'fp' ? '' : config.bits.join(',')} for ${config.epochs} epochs`,
   );
   return runTraining(config, { log });
+}
+
+const fpSeed = option('fp-checkpoint', '');
+if (fpSeed !== '') seedFullPrecisionRun(fpSeed, join(runs, 'fp'));
+
+/**
+ * Puts a finished full-precision checkpoint where the `fp` stage looks for one, so that stage only
+ * evaluates it. Refuses one that is unfinished or not this preset's model and data.
+ */
+function seedFullPrecisionRun(path: string, folder: string): void {
+  const meta = loadCheckpoint(path).meta as {
+    epoch?: number;
+    config?: Partial<TrainConfig> & { epochs?: number };
+  };
+  const c = meta.config;
+  if (c?.mode !== 'fp' || c.model !== preset.base.model || c.dataset !== preset.base.dataset) {
+    throw new RangeError(
+      `--fp-checkpoint ${path}: expected a full-precision ${preset.base.model} run on ${preset.base.dataset}, ` +
+        `found ${c?.mode ?? '?'} ${c?.model ?? '?'} on ${c?.dataset ?? '?'}`,
+    );
+  }
+  if (meta.epoch !== c.epochs) {
+    throw new RangeError(`--fp-checkpoint ${path}: unfinished (epoch ${meta.epoch} of ${c.epochs})`);
+  }
+  preset.fpEpochs = c.epochs!;
+  const target = join(folder, 'checkpoint.ckpt');
+  if (existsSync(target)) return;
+  mkdirSync(folder, { recursive: true });
+  copyFileSync(path, target);
+  log(`fp: seeded ${target} from ${path}`);
 }
 
 const fp = await stage('fp', { mode: 'fp', epochs: preset.fpEpochs, lr: 0.1 });
