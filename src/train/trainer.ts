@@ -216,7 +216,11 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     startBatch = meta.batch;
     history = meta.history;
     priorWall = meta.wallSeconds;
-    log(`resumed from ${resumeFrom.from}: epoch ${epoch + 1}, batch ${startBatch}`);
+    log(
+      epoch >= config.epochs
+        ? `${resumeFrom.from}: all ${config.epochs} epochs already done; evaluating`
+        : `resumed from ${resumeFrom.from}: epoch ${epoch + 1}, batch ${startBatch}`,
+    );
   } else if (init !== undefined) {
     log(`initialised from ${config.init}`);
   }
