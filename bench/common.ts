@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,4 +51,21 @@ export function arg(name: string, fallback: number): number {
   if (!Number.isFinite(v))
     throw new RangeError(`Expected number for --${name} but received '${process.argv[i + 1]}'`);
   return v;
+}
+
+/** The CPU's float32 FMA ceiling on `threads` threads (bench/peak_flops.c), or null without a C compiler. */
+export function peakGflops(threads: number): number | null {
+  const exe = join(mkdtempSync(join(os.tmpdir(), 'strata-peak-')), 'peak_flops');
+  const cc = spawnSync(
+    'cc',
+    ['-O2', '-mavx2', '-mfma', '-fopenmp', join(repoRoot, 'bench', 'peak_flops.c'), '-o', exe],
+    { encoding: 'utf8' },
+  );
+  if (cc.status !== 0) return null;
+  const run = spawnSync(exe, [], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
+  const gflops = Number(run.stdout.trim());
+  return run.status === 0 && Number.isFinite(gflops) ? gflops : null;
 }

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { getBackend } from '../src/engine/backend-registry.js';
 import { nativeAddon } from '../src/engine/backend-native.js';
 import { timeTrainingSteps, trainingStepFlops } from '../src/train/benchmark.js';
-import { arg, peakRssMb, torchStepMs, writeResult } from './common.js';
+import { arg, peakGflops, peakRssMb, torchStepMs, writeResult } from './common.js';
 
 const batch = arg('batch', 128);
 const iters = arg('iters', 10);
@@ -22,6 +22,7 @@ const { times, medianMs: strataMs } = timeTrainingSteps(batch, iters, warmup, (s
 process.stderr.write('\n');
 const rss = peakRssMb();
 const stepGflop = trainingStepFlops(batch) / 1e9;
+const peak = peakGflops(threads);
 const torch = torchStepMs(['--batch', String(batch), '--threads', String(threads), '--iters', String(iters)]);
 const speedup = torch ? torch.medianMs / strataMs : null;
 
@@ -30,6 +31,9 @@ const lines = [
   `cpu: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores`,
   `ResNet-20 step, batch ${batch}: median ${strataMs.toFixed(1)} ms over ${iters} steps, ${((batch * 1000) / strataMs).toFixed(0)} img/s`,
   `arithmetic: ${stepGflop.toFixed(1)} GFLOP per step (convolutions and linear, forward and backward) -> ${((stepGflop * 1000) / strataMs).toFixed(1)} GFLOP/s achieved`,
+  peak
+    ? `float32 FMA peak on ${threads} threads (bench/peak_flops.c): ${peak.toFixed(1)} GFLOP/s -> no step can take less than ${((stepGflop * 1000) / peak).toFixed(0)} ms here; this one runs at ${((100 * stepGflop * 1000) / strataMs / peak).toFixed(0)}% of peak`
+    : 'float32 FMA peak: not measured (no C compiler with AVX2/FMA/OpenMP)',
   torch
     ? `PyTorch ${torch.version} same step: median ${torch.medianMs.toFixed(1)} ms (${threads} threads) -> speedup ${speedup!.toFixed(2)}x`
     : 'PyTorch: not available (/usr/bin/python3 -c "import torch" failed)',
@@ -49,6 +53,7 @@ writeResult('engine.json', {
   images_per_s: (batch * 1000) / strataMs,
   step_gflop: stepGflop,
   achieved_gflop_per_s: (stepGflop * 1000) / strataMs,
+  peak_fma_gflop_per_s: peak,
   torch_step_ms: torch?.medianMs ?? null,
   torch_version: torch?.version ?? null,
   speedup,

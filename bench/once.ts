@@ -13,7 +13,8 @@ import { manualSeed } from '../src/nn/init.js';
 import { resolveTrainConfig } from '../src/train/config.js';
 import { buildModel, trainStep } from '../src/train/trainer.js';
 import { SGD } from '../src/train/optim.js';
-import { arg, median, peakRssMb, torchStepMs, writeResult } from './common.js';
+import { trainingStepFlops } from '../src/train/benchmark.js';
+import { arg, median, peakGflops, peakRssMb, torchStepMs, writeResult } from './common.js';
 
 const batch = arg('batch', 128);
 const iters = arg('iters', 5);
@@ -63,6 +64,15 @@ console.log(`backend: ${getBackend().name}, ${threads} threads, cpu ${os.cpus()[
 console.log(
   `ResNet-20 once-QAT step over {${bits.join(',')}}, batch ${batch}: median ${strataMs.toFixed(0)} ms over ${iters} steps`,
 );
+// Each precision runs the full forward and backward: the convolution arithmetic of one plain step.
+const onceGflop = (bits.length * trainingStepFlops(batch)) / 1e9;
+const peak = peakGflops(threads);
+console.log(
+  `arithmetic: ${onceGflop.toFixed(0)} GFLOP per step (${bits.length} x one plain step), ${((onceGflop * 1000) / strataMs).toFixed(1)} GFLOP/s achieved` +
+    (peak
+      ? `; float32 FMA peak ${peak.toFixed(1)} GFLOP/s on ${threads} threads -> no once step can take less than ${((onceGflop * 1000) / peak).toFixed(0)} ms here`
+      : ''),
+);
 console.log(
   torch
     ? `PyTorch ${torch.version}: median ${torch.medianMs.toFixed(0)} ms -> speedup ${speedup!.toFixed(2)}x`
@@ -76,6 +86,8 @@ writeResult('once.json', {
   batch,
   bits,
   once5_step_ms: strataMs,
+  step_gflop: onceGflop,
+  peak_fma_gflop_per_s: peak,
   step_times_ms: times,
   torch_once5_step_ms: torch?.medianMs ?? null,
   speedup,
