@@ -58,7 +58,7 @@ export function peakGflops(threads: number): number | null {
   const exe = join(mkdtempSync(join(os.tmpdir(), 'strata-peak-')), 'peak_flops');
   const cc = spawnSync(
     'cc',
-    ['-O2', '-mavx2', '-mfma', '-fopenmp', join(repoRoot, 'bench', 'peak_flops.c'), '-o', exe],
+    ['-O3', '-mavx2', '-mfma', '-fopenmp', join(repoRoot, 'bench', 'peak_flops.c'), '-o', exe],
     { encoding: 'utf8' },
   );
   if (cc.status !== 0) return null;
