@@ -62,10 +62,15 @@ export function peakGflops(threads: number): number | null {
     { encoding: 'utf8' },
   );
   if (cc.status !== 0) return null;
-  const run = spawnSync(exe, [], {
-    encoding: 'utf8',
-    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-  });
-  const gflops = Number(run.stdout.trim());
-  return run.status === 0 && Number.isFinite(gflops) ? gflops : null;
+  // A neighbour on a shared VM can steal a core for a moment: keep the best of three runs.
+  let best: number | null = null;
+  for (let i = 0; i < 3; i++) {
+    const run = spawnSync(exe, [], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    });
+    const gflops = Number(run.stdout.trim());
+    if (run.status === 0 && Number.isFinite(gflops)) best = Math.max(best ?? 0, gflops);
+  }
+  return best;
 }
