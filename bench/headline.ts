@@ -12,7 +12,8 @@
  *
  * Each stage's run folder keeps its checkpoint, so an interrupted benchmark resumes where it
  * stopped. `--fp-checkpoint` starts from a finished full-precision run instead of training one (its
- * recipe, accuracy and wall time are reported as they were recorded). Writes bench/results/<preset>.json and <preset>.svg (accuracy against bits).
+ * recipe, accuracy and wall time are reported as they were recorded). Writes
+ * bench/results/<preset>.json and <preset>.svg (accuracy against bits).
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,41 +36,41 @@ interface Preset {
   onceLossWeights?: number[];
 }
 
+/** Every preset compares the same precisions and fine-tunes at the same rate unless it says otherwise. */
+const withDefaults = (p: Omit<Preset, 'bits' | 'qatLr'> & Partial<Preset>): Preset => ({
+  bits: [8, 6, 4, 3, 2],
+  qatLr: 0.01,
+  ...p,
+});
+const smallCnn = (dataset: TrainConfig['dataset']): Partial<TrainConfig> => ({
+  model: 'small-cnn',
+  dataset,
+  batchSize: 128,
+  weightDecay: 5e-4,
+});
+const cifarResnet20: Partial<TrainConfig> = {
+  model: 'resnet20',
+  dataset: 'cifar10-jpeg',
+  batchSize: 128,
+  weightDecay: 5e-4,
+  warmupEpochs: 1,
+};
+
 const PRESETS: Record<string, Preset> = {
-  mnist: {
-    base: { model: 'small-cnn', dataset: 'mnist', batchSize: 128, weightDecay: 5e-4 },
+  mnist: withDefaults({
+    base: smallCnn('mnist'),
     fpEpochs: 2,
     qatEpochs: 1,
-    bits: [8, 6, 4, 3, 2],
-    qatLr: 0.01,
     // The recorded MNIST result summed the five losses (as the paper's multi-objective loss does).
     onceLossWeights: [1, 1, 1, 1, 1],
-  },
-  'fashion-mnist': {
-    base: { model: 'small-cnn', dataset: 'fashion-mnist', batchSize: 128, weightDecay: 5e-4 },
-    fpEpochs: 4,
-    qatEpochs: 2,
-    bits: [8, 6, 4, 3, 2],
-    qatLr: 0.01,
-  },
+  }),
+  'fashion-mnist': withDefaults({ base: smallCnn('fashion-mnist'), fpEpochs: 4, qatEpochs: 2 }),
   // Full precision: the recipe that fits one working session (#3); QAT stages fine-tune from it.
-  'cifar10-resnet20': {
-    base: { model: 'resnet20', dataset: 'cifar10-jpeg', batchSize: 128, weightDecay: 5e-4, warmupEpochs: 1 },
-    fpEpochs: 52,
-    qatEpochs: 10,
-    bits: [8, 6, 4, 3, 2],
-    qatLr: 0.01,
-  },
+  'cifar10-resnet20': withDefaults({ base: cifarResnet20, fpEpochs: 52, qatEpochs: 10 }),
   // What fits one 3-hour working session on 2 cores (with --skip-dedicated): a demonstration of
   // once QAT against the adapted baseline on real data, not the full recipe above.
-  'cifar10-resnet20-short': {
-    base: { model: 'resnet20', dataset: 'cifar10-jpeg', batchSize: 128, weightDecay: 5e-4, warmupEpochs: 1 },
-    fpEpochs: 15,
-    qatEpochs: 2,
-    bits: [8, 6, 4, 3, 2],
-    qatLr: 0.01,
-  },
-  'tiny-imagenet-resnet18': {
+  'cifar10-resnet20-short': withDefaults({ base: cifarResnet20, fpEpochs: 15, qatEpochs: 2 }),
+  'tiny-imagenet-resnet18': withDefaults({
     base: {
       model: 'resnet18',
       dataset: 'tiny-imagenet',
@@ -80,9 +81,7 @@ const PRESETS: Record<string, Preset> = {
     },
     fpEpochs: 60,
     qatEpochs: 10,
-    bits: [8, 6, 4, 3, 2],
-    qatLr: 0.01,
-  },
+  }),
 };
 
 function option(name: string, fallback: string): string {
