@@ -9,6 +9,8 @@
  *   npx tsx bench/headline.ts --preset cifar10-resnet20 --fp-checkpoint checkpoints/cifar10-resnet20-fp52.ckpt
  *   npx tsx bench/headline.ts --preset tiny-imagenet-resnet18
  *   npx tsx bench/headline.ts --preset cifar10-resnet20-short --skip-dedicated  # about 90 minutes
+ *   ... --fp-epochs 20 --qat-epochs 3   # override the preset's epochs
+ *   ... --once-only                     # full precision, once QAT and PTQ; no dedicated or adapted runs
  *
  * Each stage's run folder keeps its checkpoint, so an interrupted benchmark resumes where it
  * stopped. `--fp-checkpoint` starts from a finished full-precision run instead of training one (its
@@ -97,6 +99,18 @@ if (preset === undefined)
   );
 const runs = option('runs', join(repoRoot, 'runs', presetName));
 const skipDedicated = process.argv.includes('--skip-dedicated');
+const onceOnly = process.argv.includes('--once-only');
+// Shorter (or longer) runs than the preset's, e.g. what fits one working session.
+function positiveIntOption(name: string): number | undefined {
+  const text = option(name, '');
+  if (text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`Expected a positive integer for --${name} but received '${text}'`);
+  return n;
+}
+preset.fpEpochs = positiveIntOption('fp-epochs') ?? preset.fpEpochs;
+preset.qatEpochs = positiveIntOption('qat-epochs') ?? preset.qatEpochs;
 
 interface Row {
   method: 'fp' | 'dedicated' | 'once' | 'adapted' | 'adapted+bn' | 'ptq' | 'ptq+bn';
@@ -176,7 +190,8 @@ for (const r of once.results)
   });
 
 let eightBit: Awaited<ReturnType<typeof stage>> | null = null;
-for (const b of skipDedicated ? [preset.bits[0]] : preset.bits) {
+const dedicatedBits = onceOnly ? [] : skipDedicated ? [preset.bits[0]] : preset.bits;
+for (const b of dedicatedBits) {
   const d = await stage(`qat${b}`, { ...qat, mode: 'qat', bits: [b] });
   if (b === preset.bits[0]) eightBit = d;
   rows.push({
@@ -189,11 +204,12 @@ for (const b of skipDedicated ? [preset.bits[0]] : preset.bits) {
   });
 }
 
+const data = await loadDataSources(fp.config, log);
 // Adapted: the highest-precision dedicated model, lower precisions cut from its cascade.
-const data = await loadDataSources(eightBit!.config, log);
-for (const reestimate of [false, true]) {
-  const ckpt = loadCheckpoint(checkpointPath(eightBit!.config));
-  const { model } = buildModel(eightBit!.config, data.classes.length, data.inChannels);
+for (const reestimate of eightBit === null ? [] : [false, true]) {
+  const config = eightBit!.config;
+  const ckpt = loadCheckpoint(checkpointPath(config));
+  const { model } = buildModel(config, data.classes.length, data.inChannels);
   model.loadStateDict(modelState(ckpt));
   const adapted = await evaluateAdapted(
     model,

@@ -121,15 +121,40 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Rejects the tasks not yet started, lets the running ones finish, then stops every worker.
+   * Terminating a worker in the middle of a task can leave its exit unreported (the returned promise
+   * never settles, and an awaiting process ends with code 13), so running tasks are drained first.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const { reject } of this.pending.values())
-      reject(new Error('Worker pool closed before the task finished.'));
-    this.pending.clear();
+    for (const { id } of this.queue) {
+      this.pending.get(id)?.reject(new Error('Worker pool closed before the task started.'));
+      this.pending.delete(id);
+    }
     this.queue.length = 0;
+    await Promise.all([...this.running.values()].map((id) => this.finished(id)));
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
     this.idle.length = 0;
+  }
+
+  /** Settles when task `id` has answered or its worker has failed (never rejects). */
+  private finished(id: number): Promise<void> {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return Promise.resolve();
+    return new Promise((done) => {
+      this.pending.set(id, {
+        resolve: (output) => {
+          pending.resolve(output);
+          done();
+        },
+        reject: (err) => {
+          pending.reject(err);
+          done();
+        },
+      });
+    });
   }
 }

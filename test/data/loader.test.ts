@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import type { Batch, ImageDataset, ImageListDataset } from '../../src/data/index.js';
 import {
@@ -11,6 +16,8 @@ import {
   resize,
 } from '../../src/data/index.js';
 import { rgbImage } from './fixtures.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Image i is filled with the value i, so a batch tells which samples it holds. */
 function numbered(n: number): ImageDataset {
@@ -151,6 +158,39 @@ test('worker threads produce the same batches as the main thread', async (t) => 
     failing.batch(0, 0),
     /^Error: image 1 came out of the transforms as 12x8 but the batch is 8x10/,
   );
+});
+
+test('closing a pooled loader while prefetched batches are being built ends cleanly', () => {
+  // An epoch abandoned after one batch leaves prefetched batches in the worker. A script whose
+  // top-level await is `close()` must get past it: if close() waits on a worker exit the event loop
+  // no longer tracks, Node ends the process with code 13 instead. (Inside the test runner the loop
+  // stays alive, so this runs as its own process.)
+  const loaderModule = pathToFileURL(join(repoRoot, 'src', 'data', 'index.ts')).href;
+  const script = `
+    import { DataLoader, imagenetTrainTransforms } from ${JSON.stringify(loaderModule)};
+    const images = Array.from({ length: 48 }, (_, i) => ({
+      data: new Uint8Array(320 * 320 * 3).fill(i), height: 320, width: 320 }));
+    const list = { images, labels: new Int32Array(48), channels: 3, classes: ['only'] };
+    const loader = new DataLoader(list, {
+      batchSize: 12, transforms: imagenetTrainTransforms(64), workers: 1, prefetch: 3 });
+    for (const epoch of [0, 0, 1]) for await (const batch of loader.epoch(epoch)) break;
+    await loader.close();
+    const again = await loader.batch(0, 1);
+    await loader.close();
+    console.log(again.shape.join('x'));
+  `;
+  const dir = mkdtempSync(join(tmpdir(), 'strata-loader-'));
+  const file = join(dir, 'close.mjs');
+  writeFileSync(file, script);
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', file], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
+    assert.equal(out.trim(), '12x64x64x3');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('prefetching keeps working while the consumer is slow, and errors reach the consumer', async () => {
