@@ -143,6 +143,14 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
       `${where}: mode 'qat' trains one precision but bits lists ${c.bits.length} (${c.bits.join(',')})`,
     );
   }
+  for (const k of ['lossWeights', 'milestones'] as const) {
+    const list: unknown = c[k];
+    if (!Array.isArray(list) || list.some((v) => typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new TypeError(
+        `${where}: ${k} must be a list of non-negative numbers (e.g. ${k}=1,1,2) but received ${JSON.stringify(list)}`,
+      );
+    }
+  }
   if (c.lossWeights.length !== 0 && c.lossWeights.length !== c.bits.length) {
     throw new RangeError(
       `${where}: lossWeights has ${c.lossWeights.length} entries for ${c.bits.length} precisions`,
@@ -175,7 +183,7 @@ export function loadConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-/** Parses `key=value` overrides: numbers, booleans, comma lists of numbers, or strings. */
+/** Parses `key=value` overrides: numbers, booleans, comma lists of numbers, JSON lists, or strings. */
 export function parseOverride(text: string): [string, unknown] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new RangeError(`Expected key=value for an override but received '${text}'`);
@@ -188,5 +196,12 @@ export function parseValue(raw: string): unknown {
   if (raw === 'true' || raw === 'false') return raw === 'true';
   if (raw !== '' && !Number.isNaN(Number(raw))) return Number(raw);
   if (/^-?[\d.]+(,-?[\d.]+)+$/.test(raw)) return raw.split(',').map(Number);
+  if (/^\[.*\]$/.test(raw)) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      throw new RangeError(`Expected a JSON list such as [1,2,3] but received '${raw}'`);
+    }
+  }
   return raw;
 }

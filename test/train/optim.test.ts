@@ -72,4 +72,12 @@ test('training configs refuse unknown options and bad values by name', () => {
   assert.deepEqual(parseOverride('distill=true'), ['distill', true]);
   assert.deepEqual(parseOverride('lr=0.05'), ['lr', 0.05]);
   assert.throws(() => parseOverride('lr'), /Expected key=value/);
+  assert.deepEqual(parseOverride('lossWeights=[0.5,0.25]'), ['lossWeights', [0.5, 0.25]]);
+  assert.throws(() => parseOverride('lossWeights=[0.5,]'), /Expected a JSON list such as \[1,2,3\]/);
+  // A list option given a string (or one number) names the option instead of counting characters.
+  assert.throws(
+    () => resolveTrainConfig({ mode: 'once', bits: [8, 4], lossWeights: '1;2' }),
+    /lossWeights must be a list of non-negative numbers .* but received "1;2"/,
+  );
+  assert.throws(() => resolveTrainConfig({ milestones: 30 }), /milestones must be a list/);
 });
