@@ -23,7 +23,7 @@ import { lineChart, writeChart, formatTable } from '../src/report/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfig } from '../src/train/config.js';
 import { loadDataSources } from '../src/train/data.js';
-import { evaluateAdapted, evaluatePtq } from '../src/train/baselines.js';
+import { evaluateAdapted, evaluatePtq, type BaselineRow } from '../src/train/baselines.js';
 import { buildModel, checkpointPath, modelState, runTraining } from '../src/train/trainer.js';
 import { quantizeModel } from '../src/quant/quantize-model.js';
 import { repoRoot, writeResult } from './common.js';
@@ -205,44 +205,40 @@ for (const b of dedicatedBits) {
 }
 
 const data = await loadDataSources(fp.config, log);
-// Adapted: the highest-precision dedicated model, lower precisions cut from its cascade.
-for (const reestimate of eightBit === null ? [] : [false, true]) {
-  const config = eightBit!.config;
-  const ckpt = loadCheckpoint(checkpointPath(config));
+/** A fresh copy of a finished stage's model: the baselines change the model they evaluate. */
+function stageModel(config: TrainConfig) {
   const { model } = buildModel(config, data.classes.length, data.inChannels);
-  model.loadStateDict(modelState(ckpt));
-  const adapted = await evaluateAdapted(
-    model,
-    data.val,
-    preset.bits,
-    reestimate ? { reestimate: { loader: data.train, batches: 20 } } : {},
-  );
-  for (const r of adapted)
-    rows.push({
-      method: r.method as Row['method'],
-      bits: r.bits,
-      top1: r.top1,
-      top5: r.top5,
-      epochs: preset.qatEpochs,
-      wall_s: 0,
-    });
+  model.loadStateDict(modelState(loadCheckpoint(checkpointPath(config))));
+  return model;
+}
+const baselineRows = (results: BaselineRow[], epochs: number): Row[] =>
+  results.map((r) => ({
+    method: r.method as Row['method'],
+    bits: r.bits,
+    top1: r.top1,
+    top5: r.top5,
+    epochs,
+    wall_s: 0,
+  }));
+
+// Adapted: the highest-precision dedicated model, lower precisions cut from its cascade.
+if (eightBit !== null) {
+  for (const reestimate of [false, true]) {
+    const adapted = await evaluateAdapted(
+      stageModel(eightBit.config),
+      data.val,
+      preset.bits,
+      reestimate ? { reestimate: { loader: data.train, batches: 20 } } : {},
+    );
+    rows.push(...baselineRows(adapted, preset.qatEpochs));
+  }
 }
 // Post-training quantization of the full-precision model.
 for (const reestimateBatches of [0, 20]) {
-  const ckpt = loadCheckpoint(fpCkpt);
-  const { model } = buildModel(fp.config, data.classes.length, data.inChannels);
-  model.loadStateDict(modelState(ckpt));
+  const model = stageModel(fp.config);
   quantizeModel(model, { precisions: preset.bits });
   const ptq = await evaluatePtq(model, data.val, data.train, preset.bits, { reestimateBatches });
-  for (const r of ptq)
-    rows.push({
-      method: r.method as Row['method'],
-      bits: r.bits,
-      top1: r.top1,
-      top5: r.top5,
-      epochs: 0,
-      wall_s: 0,
-    });
+  rows.push(...baselineRows(ptq, 0));
 }
 await data.train.close();
 await data.val.close();

@@ -2,7 +2,7 @@
  * The machine's float32 multiply-add ceiling: every thread runs independent chains of 8-lane FMAs
  * (enough chains to cover the instruction's latency on both FMA ports), with no memory traffic.
  * No real kernel can beat this number, so it bounds how fast any training step can be here.
- * Built and run by bench/engine.ts: cc -O3 -mavx2 -mfma -fopenmp (-O3 keeps the chains in registers); prints GFLOP/s.
+ * Built and run by peakGflops in bench/common.ts: cc -O3 -mavx2 -mfma -fopenmp (-O3 keeps the chains in registers); prints GFLOP/s.
  */
 #include <immintrin.h>
 #include <omp.h>
