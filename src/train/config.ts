@@ -40,9 +40,14 @@ export interface TrainConfig {
   fixedBits: number;
   /** once QAT: loss weight per precision, in the order of `bits` (default 1/n each: the mean loss). */
   lossWeights: number[];
-  /** once QAT: distil the lower precisions from the highest one's outputs. */
+  /** once QAT: distil the lower precisions from a higher one's outputs. */
   distill: boolean;
   distillWeight: number;
+  /**
+   * once QAT, with `distill`: the teacher of each precision, the highest precision run in the step
+   * ('highest') or the next higher one ('next': recursive, each precision taught by its neighbour).
+   */
+  distillFrom: 'highest' | 'next';
   /** once QAT: precisions run per step (highest and lowest always, the rest sampled); 0 = all. */
   samplePrecisions: number;
 
@@ -82,6 +87,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   lossWeights: [],
   distill: false,
   distillWeight: 0.5,
+  distillFrom: 'highest',
   samplePrecisions: 0,
   epochs: 1,
   batchSize: 128,
@@ -117,6 +123,7 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   expectOneOf(c.firstLast, 'firstLast', ['fixed', 'layered', 'float'] as const, where);
   expectOneOf(c.optimizer, 'optimizer', ['sgd', 'adamw'] as const, where);
   expectOneOf(c.schedule, 'schedule', ['cosine', 'step', 'constant'] as const, where);
+  expectOneOf(c.distillFrom, 'distillFrom', ['highest', 'next'] as const, where);
   for (const k of ['epochs', 'batchSize', 'imageSize'] as const) expectInteger(c[k], k, 1, where);
   for (const k of ['trainLimit', 'valLimit', 'warmupEpochs', 'samplePrecisions', 'seed'] as const)
     expectInteger(c[k], k, 0, where);

@@ -371,12 +371,13 @@ export function trainStep(
       let loss = softmaxCrossEntropy(logits, labels, { labelSmoothing: config.labelSmoothing });
       out.set(label(b), loss.item());
       if (config.distill && b !== null) {
-        if (teacher === null) {
-          teacher = softmaxRows(logits);
-        } else {
+        const probs = teacher === null || config.distillFrom === 'next' ? softmaxRows(logits) : null;
+        if (teacher !== null) {
           const a = config.distillWeight;
           loss = add(scale(loss, 1 - a), scale(softCrossEntropy(logits, teacher), a));
         }
+        // Precisions run highest first, so the teacher is the highest one or this one's neighbour above.
+        if (probs !== null) teacher = probs;
       }
       backward(loss, Tensor.full([], weight));
     });

@@ -41,6 +41,7 @@ const CONFIG_FLAGS = [
   'warmupEpochs',
   'init',
   'distill',
+  'distillFrom',
   'samplePrecisions',
   'rule',
   'firstLast',
@@ -90,7 +91,7 @@ export function recipeLine(config: TrainConfig): string {
     parts.push(`rule ${config.rule}, first/last ${edges}, codes ${config.topBits}-bit`);
     if (config.mode === 'once') {
       if (config.samplePrecisions > 0) parts.push(`${config.samplePrecisions} precisions per step`);
-      if (config.distill) parts.push(`distillation ${config.distillWeight}`);
+      if (config.distill) parts.push(`distillation ${config.distillWeight} from ${config.distillFrom}`);
       if (config.lossWeights.length > 0) parts.push(`loss weights ${config.lossWeights.join(',')}`);
     }
   }
@@ -170,7 +171,13 @@ export function trainCommand(io: CliIo = processIo): Command {
     )
     .option('--warmup-epochs <n>', 'linear warm-up epochs', parseNonNegativeInteger)
     .option('--init <checkpoint>', 'start from a full-precision checkpoint')
-    .option('--distill', 'once QAT: distil lower precisions from the highest')
+    .option('--distill', 'once QAT: distil lower precisions from a higher one (see --distill-from)')
+    .addOption(
+      new Option(
+        '--distill-from <teacher>',
+        'once QAT distillation teacher: the highest precision, or the next higher one (recursive)',
+      ).choices(['highest', 'next']),
+    )
     .option(
       '--sample-precisions <k>',
       'once QAT: precisions per step (highest, lowest and a sample of the rest; 0 = all)',
