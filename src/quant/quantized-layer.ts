@@ -47,6 +47,12 @@ export class QuantizedLayer extends Module {
    * fake quantizer, so a deployed model computes with exactly the file's values.
    */
   deployedWeight: Tensor | null = null;
+  /**
+   * How strongly the lower precisions pull the shared top step (training only): the step-size
+   * gradient from b bits is multiplied by 2^(scalePull (B - b)). 0 updates s_b as LSQ would for every
+   * b; 2 undoes the 4^(B-b) normalisation, so the low precisions' grids dominate the shared one.
+   */
+  scalePull = 0;
 
   constructor(inner: Conv2d | Linear, config: LayerQuantConfig, precisions: readonly number[]) {
     super();
@@ -198,7 +204,9 @@ export class QuantizedLayer extends Module {
       // LSQ scales the step-size gradient by 1/sqrt(N Qp). The learned parameter is the top step
       // s_B = s_b / 2^k, whose gradient is 2^k times that of s_b; dividing by a further 4^k makes the
       // update of s_b what LSQ would make, whatever precision the gradient comes from.
-      gradScale: 1 / (Math.sqrt(per * 2 ** (b - 1)) * 4 ** (this.topBits - b)),
+      gradScale:
+        2 ** (this.scalePull * (this.topBits - b)) /
+        (Math.sqrt(per * 2 ** (b - 1)) * 4 ** (this.topBits - b)),
     });
   }
 

@@ -18,6 +18,7 @@ import { createModel, type Architecture } from '../nn/models/index.js';
 import type { Module, Parameter } from '../nn/module.js';
 import {
   clampQuantizerScales,
+  quantizedLayers,
   quantizeModel,
   setPrecision,
   type QuantConfig,
@@ -113,6 +114,7 @@ export function buildModel(
       firstLast: config.firstLast,
       fixedBits: config.fixedBits,
     });
+    for (const [, layer] of quantizedLayers(model)) layer.scalePull = config.scalePull;
   }
   return { model, architecture, quant };
 }
