@@ -53,13 +53,13 @@ const VARIANTS: Record<string, Variant> = {
     what: 'once5 with twice the epochs',
     runs: (base) => once({ epochs: 2 * (base.epochs ?? 1) })(base),
   },
-  pull1: {
-    what: 'once5, low precisions pull the shared step harder: its gradient from b bits x 2^(B-b)',
-    runs: once({ scalePull: 1 }),
+  'step-lowest': {
+    what: 'once5, the shared weight step learns only from the 2-bit loss',
+    runs: once({ stepFrom: 'lowest' }),
   },
-  pull2: {
-    what: 'once5, step gradient from b bits x 4^(B-b): the lowest precision sets the shared grid',
-    runs: once({ scalePull: 2 }),
+  'step-frozen': {
+    what: 'once5, the shared weight step stays at its initial value (error summed over precisions)',
+    runs: once({ stepFrom: 'none' }),
   },
   'sample3-long': {
     what: 'once5, 3 precisions a step (8, 2 and one sampled), twice the epochs (about the compute of once5)',

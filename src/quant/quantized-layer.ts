@@ -48,11 +48,12 @@ export class QuantizedLayer extends Module {
    */
   deployedWeight: Tensor | null = null;
   /**
-   * How strongly the lower precisions pull the shared top step (training only): the step-size
-   * gradient from b bits is multiplied by 2^(scalePull (B - b)). 0 updates s_b as LSQ would for every
-   * b; 2 undoes the 4^(B-b) normalisation, so the low precisions' grids dominate the shared one.
+   * The precisions whose loss trains the shared weight step (training only); null = every one.
+   * In once QAT the high precisions' step gradients widen the shared grid, which also fixes the
+   * low precisions' bin edges (s_b = 2^(B-b) s_B); restricting the step to the lowest precision
+   * keeps those edges where a dedicated low-precision model would put them.
    */
-  scalePull = 0;
+  stepLearnsFrom: ReadonlySet<number> | null = null;
 
   constructor(inner: Conv2d | Linear, config: LayerQuantConfig, precisions: readonly number[]) {
     super();
@@ -205,8 +206,9 @@ export class QuantizedLayer extends Module {
       // s_B = s_b / 2^k, whose gradient is 2^k times that of s_b; dividing by a further 4^k makes the
       // update of s_b what LSQ would make, whatever precision the gradient comes from.
       gradScale:
-        2 ** (this.scalePull * (this.topBits - b)) /
-        (Math.sqrt(per * 2 ** (b - 1)) * 4 ** (this.topBits - b)),
+        this.stepLearnsFrom === null || this.stepLearnsFrom.has(b)
+          ? 1 / (Math.sqrt(per * 2 ** (b - 1)) * 4 ** (this.topBits - b))
+          : 0,
     });
   }
 

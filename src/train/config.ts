@@ -51,10 +51,11 @@ export interface TrainConfig {
   /** once QAT: precisions run per step (highest and lowest always, the rest sampled); 0 = all. */
   samplePrecisions: number;
   /**
-   * How strongly the lower precisions pull the shared weight step: its gradient from b bits is
-   * multiplied by 2^(scalePull (B - b)); 0 = every precision as LSQ on its own step.
+   * Which precisions' losses train the shared weight step: every one ('all'), only the lowest
+   * ('lowest': the low grids' bin edges stay where a dedicated model would put them), or none
+   * ('none': the step stays at its initial value).
    */
-  scalePull: number;
+  stepFrom: 'all' | 'lowest' | 'none';
 
   epochs: number;
   batchSize: number;
@@ -94,7 +95,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   distillWeight: 0.5,
   distillFrom: 'highest',
   samplePrecisions: 0,
-  scalePull: 0,
+  stepFrom: 'all',
   epochs: 1,
   batchSize: 128,
   optimizer: 'sgd',
@@ -142,7 +143,7 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   expectInRange(c.labelSmoothing, 'labelSmoothing', 0, 1, where);
   expectInRange(c.gamma, 'gamma', 0, 1, where);
   expectInRange(c.distillWeight, 'distillWeight', 0, 1, where);
-  expectInRange(c.scalePull, 'scalePull', 0, 2, where);
+  expectOneOf(c.stepFrom, 'stepFrom', ['all', 'lowest', 'none'] as const, where);
   if (c.width !== undefined) expectInRange(c.width, 'width', 0.01, 64, where);
   if (!Array.isArray(c.bits) || c.bits.length === 0)
     throw new RangeError(`${where}: bits must list at least one precision`);

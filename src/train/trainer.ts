@@ -114,7 +114,11 @@ export function buildModel(
       firstLast: config.firstLast,
       fixedBits: config.fixedBits,
     });
-    for (const [, layer] of quantizedLayers(model)) layer.scalePull = config.scalePull;
+    const stepBits =
+      config.stepFrom === 'all'
+        ? null
+        : new Set(config.stepFrom === 'lowest' ? [Math.min(...config.bits)] : []);
+    for (const [, layer] of quantizedLayers(model)) layer.stepLearnsFrom = stepBits;
   }
   return { model, architecture, quant };
 }

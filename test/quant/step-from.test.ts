@@ -7,8 +7,8 @@ import { Tensor } from '../../src/engine/tensor.js';
 import { Linear } from '../../src/nn/linear.js';
 import { QuantizedLayer } from '../../src/quant/quantized-layer.js';
 
-/** The gradient of the shared top step from one precision's loss, for a given pull. */
-function stepGradient(bits: number, pull: number): Float32Array {
+/** The gradient of the shared top step from one precision's weights, for a set of teaching precisions. */
+function stepGradient(bits: number, learnsFrom: ReadonlySet<number> | null): Float32Array {
   const rng = new Random(5);
   const inner = new Linear(16, 3);
   inner.weight.data.set(Tensor.randn([3, 16], rng).data);
@@ -20,28 +20,27 @@ function stepGradient(bits: number, pull: number): Float32Array {
     quantizeInput: false,
   };
   const layer = new QuantizedLayer(inner, config, [8, 4, 2]);
-  layer.scalePull = pull;
+  layer.stepLearnsFrom = learnsFrom;
   const probe = Tensor.randn([3, 16], rng);
   // The probe is the upstream gradient: d(sum(w_q * probe)) / d s_B.
   scope(() => backward(layer.quantizedWeight(bits), probe));
   return Float32Array.from(layer.weightScale!.grad!.data);
 }
 
-test('scalePull multiplies the step gradient from b bits by 2^(pull (B - b))', () => {
-  for (const [bits, pull] of [
-    [2, 1],
-    [4, 2],
-    [8, 2],
-  ] as const) {
-    const base = stepGradient(bits, 0);
-    const pulled = stepGradient(bits, pull);
-    const factor = 2 ** (pull * (8 - bits));
+test('the shared step learns only from the precisions named in stepLearnsFrom', () => {
+  for (const bits of [8, 4, 2]) {
+    const all = stepGradient(bits, null);
     assert.ok(
-      base.some((g) => g !== 0),
-      'the probe reaches the step',
+      all.some((g) => g !== 0),
+      `the ${bits}-bit probe reaches the step`,
     );
-    base.forEach((g, i) =>
-      assert.ok(Math.abs(pulled[i] - g * factor) <= 1e-5 * Math.abs(g * factor) + 1e-12),
-    );
+    const lowest = stepGradient(bits, new Set([2]));
+    if (bits === 2) assert.deepEqual(lowest, all);
+    else
+      assert.ok(
+        lowest.every((g) => g === 0),
+        `no ${bits}-bit gradient when only 2 bits teach the step`,
+      );
+    assert.ok(stepGradient(bits, new Set()).every((g) => g === 0));
   }
 });
