@@ -61,6 +61,19 @@ const VARIANTS: Record<string, Variant> = {
     what: 'once5, the shared weight step stays at its initial value (error summed over precisions)',
     runs: once({ stepFrom: 'none' }),
   },
+  // The variants below build on step-lowest, the best of the ones above.
+  'sl-distill-next': {
+    what: 'step-lowest + recursive distillation (each precision from the next higher one, weight 0.5)',
+    runs: once({ stepFrom: 'lowest', distill: true, distillFrom: 'next' }),
+  },
+  'sl-once7': {
+    what: 'step-lowest over all seven precisions 8..2',
+    runs: once({ stepFrom: 'lowest', bits: ALL_BITS }),
+  },
+  'sl-long': {
+    what: 'step-lowest with twice the epochs',
+    runs: (base) => once({ stepFrom: 'lowest', epochs: 2 * (base.epochs ?? 1) })(base),
+  },
   'sample3-long': {
     what: 'once5, 3 precisions a step (8, 2 and one sampled), twice the epochs (about the compute of once5)',
     runs: (base) => once({ samplePrecisions: 3, epochs: 2 * (base.epochs ?? 1) })(base),
