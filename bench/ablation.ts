@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/ablation.ts --fp runs/exp/fp/checkpoint.ckpt --variants dedicated,once5 --seeds 0,1
  *   npx tsx bench/ablation.ts --list            # the variants and what each changes
+ *   npx tsx bench/ablation.ts --report          # only the tables of what is recorded (Markdown)
  *
  * Every run keeps its folder under --runs (default runs/ablation), so an interrupted ablation resumes
  * and a finished run is only re-evaluated. Writes bench/results/ablation-<dataset>.json, merging the
@@ -95,12 +96,13 @@ const dataset = option('dataset', 'fashion-mnist') as TrainConfig['dataset'];
 const epochs = Number(option('epochs', '2'));
 const seeds = option('seeds', '0,1').split(',').map(Number);
 const runsRoot = option('runs', 'runs/ablation');
-const names = option('variants', Object.keys(VARIANTS).join(',')).split(',');
+const reportOnly = process.argv.includes('--report');
+const names = reportOnly ? [] : option('variants', Object.keys(VARIANTS).join(',')).split(',');
 for (const n of names) {
   if (!(n in VARIANTS))
     throw new RangeError(`ablation: unknown variant '${n}' (known: ${Object.keys(VARIANTS).join(', ')})`);
 }
-if (!existsSync(fp)) throw new Error(`ablation: no full-precision checkpoint at ${fp} (--fp)`);
+if (!reportOnly && !existsSync(fp)) throw new Error(`ablation: no full-precision checkpoint at ${fp} (--fp)`);
 
 // The recipe every variant shares: the headline's QAT stage (lr 0.01 cosine, no warm-up).
 const base: Partial<TrainConfig> = {
@@ -120,11 +122,15 @@ type Table = Record<string, Record<string, Record<string, number>>>;
 const resultName = `ablation-${dataset}.json`;
 const resultFile = join(repoRoot, 'bench', 'results', resultName);
 const previous = existsSync(resultFile)
-  ? (JSON.parse(readFileSync(resultFile, 'utf8')) as { table: Table; wall_s: Record<string, number> })
-  : { table: {}, wall_s: {} };
+  ? (JSON.parse(readFileSync(resultFile, 'utf8')) as {
+      table: Table;
+      wall_s: Record<string, number>;
+      split: string;
+    })
+  : { table: {}, wall_s: {}, split: '' };
 const table: Table = previous.table;
 const wall: Record<string, number> = previous.wall_s;
-let split = '';
+let split = previous.split;
 
 for (const name of names) {
   table[name] = {};
@@ -154,22 +160,41 @@ const stats = (values: number[]) => {
   const spread = values.length > 1 ? Math.max(...values) - Math.min(...values) : 0;
   return { mean, spread };
 };
+const meanOf = (bySeed: Record<string, Record<string, number>>, b: number) => {
+  const values = Object.values(bySeed)
+    .map((r) => r[String(b)])
+    .filter((v): v is number => v !== undefined);
+  return values.length === 0 ? null : stats(values);
+};
 const header = [
   { header: 'variant' },
   ...ALL_BITS.map((b) => ({ header: `${b} bits`, align: 'right' as const })),
 ];
-const rows = Object.entries(table).map(([name, bySeed]) => [
-  name,
-  ...ALL_BITS.map((b) => {
-    const values = Object.values(bySeed)
-      .map((r) => r[String(b)])
-      .filter((v): v is number => v !== undefined);
-    if (values.length === 0) return '';
-    const { mean, spread } = stats(values);
-    return `${mean.toFixed(2)} ±${(spread / 2).toFixed(2)}`;
-  }),
-]);
-console.log(formatTable(header, rows));
+const cells = (f: (bySeed: Record<string, Record<string, number>>, b: number) => string) =>
+  Object.entries(table).map(([name, bySeed]) => [name, ...ALL_BITS.map((b) => f(bySeed, b))]);
+const accuracy = cells((bySeed, b) => {
+  const s = meanOf(bySeed, b);
+  return s === null ? '' : `${s.mean.toFixed(2)} ±${(s.spread / 2).toFixed(2)}`;
+});
+// Each variant's mean minus the dedicated models' mean at the same precision.
+const gaps = cells((bySeed, b) => {
+  const s = meanOf(bySeed, b);
+  const d = table.dedicated === undefined ? null : meanOf(table.dedicated, b);
+  return s === null || d === null ? '' : `${s.mean - d.mean >= 0 ? '+' : ''}${(s.mean - d.mean).toFixed(2)}`;
+});
+const markdown = (rows: string[][]) =>
+  [
+    `| ${header.map((h) => h.header).join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+if (reportOnly) {
+  console.log(`top-1 % on ${split}, mean ± half the range over seeds\n\n${markdown(accuracy)}\n`);
+  console.log(`difference from the dedicated models (points)\n\n${markdown(gaps)}`);
+  process.exit(0);
+}
+console.log(formatTable(header, accuracy));
+console.log(formatTable(header, gaps));
 console.log(`validation split: ${split}; mean over seeds ± half the range; seeds ${seeds.join(',')}`);
 writeResult(resultName, {
   dataset,
