@@ -75,6 +75,10 @@ const VARIANTS: Record<string, Variant> = {
     what: 'step-lowest with twice the epochs',
     runs: (base) => once({ stepFrom: 'lowest', epochs: 2 * (base.epochs ?? 1) })(base),
   },
+  'sl-low-weighted': {
+    what: 'step-lowest with loss weights 0.15,0.15,0.2,0.2,0.3 (8,6,4,3,2 bits)',
+    runs: once({ stepFrom: 'lowest', lossWeights: [0.15, 0.15, 0.2, 0.2, 0.3] }),
+  },
   'sample3-long': {
     what: 'once5, 3 precisions a step (8, 2 and one sampled), twice the epochs (about the compute of once5)',
     runs: (base) => once({ samplePrecisions: 3, epochs: 2 * (base.epochs ?? 1) })(base),
