@@ -27,7 +27,7 @@ interface Variant {
 }
 
 const once = (extra: Partial<TrainConfig>) => (base: Partial<TrainConfig>) => [
-  { ...base, mode: 'once' as const, bits: [8, 6, 4, 3, 2], ...extra },
+  { ...base, mode: 'once' as const, bits: [8, 6, 4, 3, 2], stepFrom: 'all' as const, ...extra },
 ];
 
 const VARIANTS: Record<string, Variant> = {

@@ -42,6 +42,7 @@ const CONFIG_FLAGS = [
   'init',
   'distill',
   'distillFrom',
+  'stepFrom',
   'samplePrecisions',
   'rule',
   'firstLast',
@@ -92,6 +93,7 @@ export function recipeLine(config: TrainConfig): string {
     if (config.mode === 'once') {
       if (config.samplePrecisions > 0) parts.push(`${config.samplePrecisions} precisions per step`);
       if (config.distill) parts.push(`distillation ${config.distillWeight} from ${config.distillFrom}`);
+      if (config.stepFrom !== 'lowest') parts.push(`weight step from ${config.stepFrom} precisions`);
       if (config.lossWeights.length > 0) parts.push(`loss weights ${config.lossWeights.join(',')}`);
     }
   }
@@ -177,6 +179,12 @@ export function trainCommand(io: CliIo = processIo): Command {
         '--distill-from <teacher>',
         'once QAT distillation teacher: the highest precision, or the next higher one (recursive)',
       ).choices(['highest', 'next']),
+    )
+    .addOption(
+      new Option(
+        '--step-from <which>',
+        'once QAT: the precisions whose loss trains the shared weight step (default lowest)',
+      ).choices(['all', 'lowest', 'none']),
     )
     .option(
       '--sample-precisions <k>',
