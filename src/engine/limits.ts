@@ -54,7 +54,7 @@ export const LIMIT_ENV: Readonly<Record<keyof Limits, string>> = Object.freeze({
  * setting), the field, the limit (or the allowed values) and the value received, so a refusal can be
  * reported without parsing the message.
  */
-export class InputLimitError extends Error {
+export class InvalidInputError extends Error {
   constructor(
     /** File path, URL or setting the value came from. */
     readonly source: string,
@@ -66,8 +66,8 @@ export class InputLimitError extends Error {
     /** Extra advice appended to the message (how to raise the limit). */
     hint = '',
   ) {
-    super(`${source}: ${field} ${value} ${limit}${hint ? `; ${hint}` : ''}`);
-    this.name = 'InputLimitError';
+    super(`${source}: ${[field, value, limit].filter((part) => part !== '').join(' ')}${hint ? `; ${hint}` : ''}`);
+    this.name = 'InvalidInputError';
   }
 }
 
@@ -89,11 +89,11 @@ let fromEnv: Partial<Limits> | null = null;
 function parseLimit(key: keyof Limits, raw: string, source: string): number {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 1) {
-    throw new InputLimitError(source, key, 'is not a positive integer', describeValue(raw));
+    throw new InvalidInputError(source, key, 'is not a positive integer', describeValue(raw));
   }
   const cap = (FORMAT_CAPS as Partial<Record<keyof Limits, number>>)[key];
   if (cap !== undefined && n > cap) {
-    throw new InputLimitError(source, key, `is above the format's cap of ${cap}`, String(n));
+    throw new InvalidInputError(source, key, `is above the format's cap of ${cap}`, String(n));
   }
   return n;
 }
@@ -131,7 +131,7 @@ export function setLimits(next: Partial<Limits> | null): Partial<Limits> {
   const checked: Partial<Limits> = {};
   for (const [key, value] of Object.entries(next) as [keyof Limits, unknown][]) {
     if (!(key in DEFAULT_LIMITS)) {
-      throw new InputLimitError(
+      throw new InvalidInputError(
         'setLimits',
         String(key),
         `is not a limit (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`,
@@ -153,7 +153,7 @@ export function raiseHint(key: keyof Limits): string {
 export function checkLimit(source: string, field: string, key: keyof Limits, value: number): void {
   const limit = limits()[key];
   if (value > limit) {
-    throw new InputLimitError(
+    throw new InvalidInputError(
       source,
       field,
       `exceeds the limit of ${limit} (${key})`,
@@ -163,7 +163,7 @@ export function checkLimit(source: string, field: string, key: keyof Limits, val
   }
 }
 
-/** An integer in [min, limit `key`] (or [min, max] when `key` is a number), else InputLimitError. */
+/** An integer in [min, limit `key`] (or [min, max] when `key` is a number), else InvalidInputError. */
 export function expectBoundedInteger(
   value: unknown,
   source: string,
@@ -173,11 +173,11 @@ export function expectBoundedInteger(
 ): number {
   const max = typeof key === 'number' ? key : limits()[key];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InputLimitError(source, field, `is not an integer in [${min}, ${max}]`, describeValue(value));
+    throw new InvalidInputError(source, field, `is not an integer in [${min}, ${max}]`, describeValue(value));
   }
   if (value > max) {
     if (typeof key === 'number')
-      throw new InputLimitError(source, field, `is not an integer in [${min}, ${max}]`, String(value));
+      throw new InvalidInputError(source, field, `is not an integer in [${min}, ${max}]`, String(value));
     checkLimit(source, field, key, value);
   }
   return value;

@@ -3,7 +3,7 @@
  * that names it, rather than a setting silently ignored (a mistyped thread count once fell back to
  * the reference backend, about 100 times slower, with advice to rebuild the addon).
  */
-import { InputLimitError, LIMIT_ENV } from './limits.js';
+import { InvalidInputError, LIMIT_ENV } from './limits.js';
 
 /** Every setting, with what it does (the error lists them). */
 export const KNOWN_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -24,7 +24,7 @@ export const KNOWN_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
 export function checkSettings(env: Record<string, string | undefined>): void {
   for (const name of Object.keys(env)) {
     if (name.startsWith('STRATA_') && !(name in KNOWN_SETTINGS)) {
-      throw new InputLimitError(
+      throw new InvalidInputError(
         'environment',
         name,
         `is not a Strata setting (known: ${Object.keys(KNOWN_SETTINGS).join(', ')})`,
@@ -40,7 +40,7 @@ export function threadsSetting(env: Record<string, string | undefined>): number 
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
-    throw new InputLimitError('environment', 'STRATA_THREADS', 'is not an integer in [1, 1024]', `'${raw}'`);
+    throw new InvalidInputError('environment', 'STRATA_THREADS', 'is not an integer in [1, 1024]', `'${raw}'`);
   }
   return n;
 }
