@@ -4,7 +4,7 @@ import { resolveTrainConfig, type TrainConfig } from '../train/config.js';
 import type { EpochRecord } from '../train/trainer.js';
 import { buildModel, modelState, type BuiltModel } from '../train/trainer.js';
 import { describeValue, InvalidInputError } from '../engine/limits.js';
-import { checkArchitecture, type Architecture } from '../nn/models/index.js';
+import { checkArchitecture, classifierFeatures, type Architecture } from '../nn/models/index.js';
 
 /** The part of a training checkpoint's meta the commands read. */
 export interface TrainingMeta {
@@ -62,7 +62,8 @@ export function trainingMeta(content: CheckpointContent, path: string): Training
     architecture = checkArchitecture(meta.architecture, `checkpoint ${path}`);
     config = resolveTrainConfig(meta.config, `checkpoint ${path}`);
   } catch (e) {
-    if (e instanceof InvalidInputError) throw new CheckpointError(path, `${e.field} ${e.value} ${e.limit}`.trim());
+    if (e instanceof InvalidInputError)
+      throw new CheckpointError(path, `${e.field} ${e.value} ${e.limit}`.trim());
     if (e instanceof RangeError || e instanceof TypeError) throw new CheckpointError(path, e.message);
     throw e;
   }
@@ -108,8 +109,29 @@ export interface RestoredModel extends BuiltModel {
 
 /** Loads a checkpoint and the model it holds (in eval mode, at its highest trained precision). */
 export function restoreModel(path: string): RestoredModel {
-  const content = loadCheckpoint(path);
+  return restoreContent(loadCheckpoint(path), path);
+}
+
+/**
+ * The model a decoded checkpoint holds. The classifier's array is compared with the architecture
+ * before the network is built, so a description claiming a huge class count over small arrays is
+ * refused without allocating the network it names.
+ */
+export function restoreContent(content: CheckpointContent, path: string): RestoredModel {
   const meta = trainingMeta(content, path);
+  const classifier = content.arrays.get('model.fc.weight');
+  const features = classifierFeatures({
+    ...meta.architecture,
+    name: meta.config.model,
+    width: meta.config.width,
+  });
+  const expected = meta.classes.length * features;
+  if (classifier === undefined || classifier.length !== expected) {
+    throw new CheckpointError(
+      path,
+      `array 'model.fc.weight' holds ${classifier?.length ?? 'no'} values but ${meta.config.model} with ${meta.classes.length} classes needs ${expected}`,
+    );
+  }
   const built = buildModel(meta.config, meta.classes.length, meta.architecture.inChannels);
   try {
     built.model.loadStateDict(modelState(content), true);

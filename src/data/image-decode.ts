@@ -113,7 +113,7 @@ export function checkImageHeader(bytes: Uint8Array, format: ImageFormat, name: s
 function checkInterlacedInflate(bytes: Uint8Array, header: ImageHeader, name: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
-  for (let at = 8; at + 8 <= bytes.length; ) {
+  for (let at = 8; at + 8 <= bytes.length;) {
     const length = view.getUint32(at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
     if (type === 'IDAT') parts.push(bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length)));
@@ -191,7 +191,12 @@ export function decodeImage(bytes: Uint8Array, name: string): RawImage {
   const { width, height } = png;
   const rgba = png.data;
   if (width * height !== header.width * header.height || rgba.length < width * height * 4) {
-    throw new InvalidInputError(name, 'image', `is not a decodable PNG (decoder returned ${width}x${height})`, '');
+    throw new InvalidInputError(
+      name,
+      'image',
+      `is not a decodable PNG (decoder returned ${width}x${height})`,
+      '',
+    );
   }
   const data = new Uint8Array(width * height * 3);
   for (let p = 0, q = 0; p < data.length; p += 3, q += 4) {

@@ -66,7 +66,9 @@ export class InvalidInputError extends Error {
     /** Extra advice appended to the message (how to raise the limit). */
     hint = '',
   ) {
-    super(`${source}: ${[field, value, limit].filter((part) => part !== '').join(' ')}${hint ? `; ${hint}` : ''}`);
+    super(
+      `${source}: ${[field, value, limit].filter((part) => part !== '').join(' ')}${hint ? `; ${hint}` : ''}`,
+    );
     this.name = 'InvalidInputError';
   }
 }

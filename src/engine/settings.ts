@@ -40,7 +40,12 @@ export function threadsSetting(env: Record<string, string | undefined>): number 
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
-    throw new InvalidInputError('environment', 'STRATA_THREADS', 'is not an integer in [1, 1024]', `'${raw}'`);
+    throw new InvalidInputError(
+      'environment',
+      'STRATA_THREADS',
+      'is not an integer in [1, 1024]',
+      `'${raw}'`,
+    );
   }
   return n;
 }

@@ -209,7 +209,12 @@ export function modelFromStrata(
   const take = (name: string): Float32Array => {
     const v = byName.get(name);
     if (v === undefined)
-      throw new InvalidInputError(source, `tensor '${name}'`, `is missing (${architecture.name} needs it)`, '');
+      throw new InvalidInputError(
+        source,
+        `tensor '${name}'`,
+        `is missing (${architecture.name} needs it)`,
+        '',
+      );
     return v;
   };
   // A tensor of the wrong size would leave part of a buffer stale (too short) or throw a RangeError
@@ -262,7 +267,12 @@ export function modelFromStrata(
       const name = `${path}.bn.${key}`;
       const v = take(name);
       if (v.length !== t.size)
-        throw new InvalidInputError(source, `tensor '${name}'`, `values do not match the ${t.size} needed`, String(v.length));
+        throw new InvalidInputError(
+          source,
+          `tensor '${name}'`,
+          `values do not match the ${t.size} needed`,
+          String(v.length),
+        );
       state.set(key, v);
     }
     bn.at(bits).loadStateDict(state);

@@ -224,8 +224,8 @@ export function parseHeader(bytes: Uint8Array): StrataHeader {
   const names = new Set<string>();
   const layered = parseTensorTable(field(h, 'layered', 'header'), 'layered', 1, names);
   const fixed = parseTensorTable(field(h, 'fixed', 'header'), 'fixed', 0, names);
-  const paramTables = expectArray(field(h, 'paramTables', 'header'), 'paramTables', maxTensors()).map((t, i) =>
-    parseTensorTable(t, `paramTables[${i}]`, 0, new Set()),
+  const paramTables = expectArray(field(h, 'paramTables', 'header'), 'paramTables', maxTensors()).map(
+    (t, i) => parseTensorTable(t, `paramTables[${i}]`, 0, new Set()),
   );
   const metadataValue = Object.prototype.hasOwnProperty.call(h, 'metadata') ? h.metadata : null;
   const metadata = metadataValue === null ? null : expectObject(metadataValue, 'metadata');

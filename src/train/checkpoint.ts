@@ -104,7 +104,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
   }
   if (header.version !== 1)
     fail(`unsupported version ${String(header.version)} (this Strata reads version 1)`);
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('header is not a JSON object');
   const meta = header.meta;
   const entries = header.arrays;
   if (!Array.isArray(entries) || typeof meta !== 'object' || meta === null || Array.isArray(meta))
@@ -133,7 +134,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
       fail(`array entry ${JSON.stringify(e).slice(0, 80)} is malformed`);
     }
     const { name, offset, length } = e as ArrayEntry;
-    if (offset + length > floats) fail(`array '${name}' ends past the payload (${offset + length} > ${floats})`);
+    if (offset + length > floats)
+      fail(`array '${name}' ends past the payload (${offset + length} > ${floats})`);
     if (arrays.has(name)) fail(`array '${name}' appears twice`);
     arrays.set(name, payload.slice(offset, offset + length));
   }

@@ -49,7 +49,12 @@ function sizePair(value: unknown, source: string): [number, number] | null {
     expectBoundedInteger(v, source, field, 1, 'maxInputSide');
   if (Array.isArray(value)) {
     if (value.length !== 2) {
-      throw new InvalidInputError(source, 'metadata.inputSize', 'is not a size n or [h, w]', describeValue(value));
+      throw new InvalidInputError(
+        source,
+        'metadata.inputSize',
+        'is not a size n or [h, w]',
+        describeValue(value),
+      );
     }
     return [side(value[0], 'metadata.inputSize[0]'), side(value[1], 'metadata.inputSize[1]')];
   }
@@ -66,7 +71,13 @@ export function inputSpecFor(
   const channels =
     architecture.inChannels === undefined
       ? 3
-      : expectBoundedInteger(architecture.inChannels, source, 'architecture.inChannels', 1, 'maxInputChannels');
+      : expectBoundedInteger(
+          architecture.inChannels,
+          source,
+          'architecture.inChannels',
+          1,
+          'maxInputChannels',
+        );
   const name = String(architecture.name);
   const fallback = DEFAULT_SIZES[name] ?? 32;
   const [height, width] = sizePair(metadata?.inputSize, source) ?? [fallback, fallback];

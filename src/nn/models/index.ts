@@ -70,7 +70,13 @@ export function checkArchitecture(value: unknown, source: string): Architecture 
       describeValue(arch.name),
     );
   }
-  const numClasses = expectBoundedInteger(arch.numClasses, source, 'architecture.numClasses', 1, 'maxClasses');
+  const numClasses = expectBoundedInteger(
+    arch.numClasses,
+    source,
+    'architecture.numClasses',
+    1,
+    'maxClasses',
+  );
   const inChannels = expectBoundedInteger(
     arch.inChannels,
     source,
