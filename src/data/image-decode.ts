@@ -102,7 +102,29 @@ export function checkImageHeader(bytes: Uint8Array, format: ImageFormat, name: s
       raiseHint('maxPixels'),
     );
   }
+  // The decoders allocate and convert the declared size whatever data follows, so a tiny file
+  // declaring a large size costs seconds. No valid file is that small: deflate expands at most 1032
+  // times, and a JPEG codes at least one bit per 8x8 block (progressive DC scan; baseline needs two).
+  const least = leastFileBytes(bytes, header);
+  if (bytes.length < least) {
+    throw new InvalidInputError(
+      name,
+      'image data',
+      `is too short for the declared ${header.width}x${header.height} (a valid ${kind} of that size has at least ${least} bytes)`,
+      `(${bytes.length} bytes)`,
+    );
+  }
   return header;
+}
+
+/** The fewest bytes a valid file of the declared size can have (see checkImageHeader). */
+function leastFileBytes(bytes: Uint8Array, header: ImageHeader): number {
+  const pixels = header.width * header.height;
+  if (header.format === 'jpeg') return Math.floor(pixels / 1024);
+  // Bits per pixel from the IHDR colour type and depth; unknown types are the decoder's to refuse.
+  const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[bytes[25]] ?? 1;
+  const rowBytes = Math.ceil((header.width * channels * Math.max(1, bytes[24])) / 8) + 1;
+  return Math.floor((rowBytes * header.height) / 1032);
 }
 
 /**

@@ -523,6 +523,21 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
         else sendText(res, status, `${status} ${message}\n`);
       });
   });
+  // Requests the HTTP parser refuses (bytes outside the URL alphabet, oversized headers) never
+  // reach the handler; Node's default answer lacks nosniff, so answer them here.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    // No body: the method is unknown (the request did not parse), and a HEAD answer must have none.
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+        'X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+    );
+  });
   // A client that trickles its request must not hold a connection open for minutes.
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
