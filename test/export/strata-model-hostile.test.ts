@@ -143,3 +143,24 @@ test('metadata.inputSize is bounded before preprocessing allocates it', () => {
   );
   assert.deepEqual(inputSpecFor(arch, { inputSize: [8, 9] }, 'm.strata').height, 8);
 });
+
+test('a refused model file leaves an existing export untouched and no temporary file behind', async (t) => {
+  const { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { strata } = await import('../cli/helpers.js');
+  const dir = mkdtempSync(join(tmpdir(), 'strata-hostile-export-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const model = join(dir, 'bad.strata');
+  const output = join(dir, 'out.onnx');
+  writeFileSync(
+    model,
+    edited((a) => (a.numClasses = 90000)),
+  );
+  writeFileSync(output, 'previous export');
+  const r = await strata('export', model, '-o', output);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.strata: tensor 'fc\.weight' shape \[3, 8\] does not match/);
+  assert.equal(readFileSync(output, 'utf8'), 'previous export');
+  assert.deepEqual(readdirSync(dir).sort(), ['bad.strata', 'out.onnx']);
+});
