@@ -7,7 +7,13 @@
 import type { RawImage } from '../data/dataset.js';
 import { resizeBilinear } from '../data/resize.js';
 import { applyGeometric, centerCrop, resize, writeFloat } from '../data/transforms.js';
-import { checkLimit, describeValue, expectBoundedInteger, InvalidInputError } from '../engine/limits.js';
+import {
+  checkLimit,
+  describeValue,
+  expectBoundedInteger,
+  InvalidInputError,
+  limits,
+} from '../engine/limits.js';
 import { Random } from '../engine/random.js';
 
 export interface InputSpec {
@@ -130,8 +136,12 @@ export function toChannels(
   return { data: out, height, width };
 }
 
-/** One image, already in the model's channel count, to normalised float32 [H, W, C]. */
-export function imageToInput(image: RawImage, spec: InputSpec): Float32Array {
+/**
+ * One image, already in the model's channel count, to normalised float32 [H, W, C]. `name` (the
+ * file) goes into the error when an extreme aspect ratio would make the intermediate resize larger
+ * than maxPixels (a 65535x13 image for a 100x100 input once meant 65 million pixels and 40 s).
+ */
+export function imageToInput(image: RawImage, spec: InputSpec, name = 'image'): Float32Array {
   let sized: RawImage = image;
   if (image.height !== spec.height || image.width !== spec.width) {
     if (Math.max(spec.height, spec.width) <= STRETCH_MAX_SIDE) {
@@ -139,6 +149,20 @@ export function imageToInput(image: RawImage, spec: InputSpec): Float32Array {
     } else {
       // The usual ImageNet evaluation: shorter side to size * 256 / 224, then the central crop.
       const side = Math.round((Math.min(spec.height, spec.width) * 256) / 224);
+      const short = Math.min(image.height, image.width);
+      const long = Math.max(image.height, image.width);
+      // The intermediate may be as large as the image itself (a photo scaled down) or as a 16:1
+      // strip of the input (a small panorama scaled up), not more.
+      const intermediate = side * Math.floor((side * long) / short);
+      const bound = Math.min(limits().maxPixels, Math.max(image.height * image.width, 16 * side * side));
+      if (intermediate > bound) {
+        throw new InvalidInputError(
+          name,
+          'image aspect ratio',
+          `would be resized to ${intermediate} pixels (shorter side ${side} for a ${spec.height}x${spec.width} input), over the bound of ${bound} pixels`,
+          `${image.width}x${image.height}`,
+        );
+      }
       const steps = [resize(side), centerCrop([spec.height, spec.width])];
       sized = applyGeometric(image, spec.channels, steps, new Random(0));
     }

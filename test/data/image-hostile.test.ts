@@ -127,3 +127,19 @@ test('text and truncated files are refused as InvalidInputError naming the file'
     /^cut\.png: image is not a decodable PNG/,
   );
 });
+
+test('an extreme aspect ratio is refused before the resize to the input size allocates it', async () => {
+  const { imageToInput, inputSpecFor } = await import('../../src/web/preprocess.js');
+  const spec = inputSpecFor({ name: 'resnet18', inChannels: 1 }, { inputSize: 100 }, 'm.strata');
+  const wide = { data: new Uint8Array(65535 * 13), height: 13, width: 65535 };
+  const started = performance.now();
+  assert.throws(() => imageToInput(wide, spec, 'wide.png'), {
+    name: 'InvalidInputError',
+    message:
+      'wide.png: image aspect ratio 65535x13 would be resized to 65514774 pixels (shorter side 114 for a 100x100 input), over the bound of 851955 pixels',
+  });
+  assert.ok(performance.now() - started < 500);
+  // An ordinary photo's proportions pass.
+  const photo = { data: new Uint8Array(120 * 90), height: 90, width: 120 };
+  assert.equal(imageToInput(photo, spec, 'photo.png').length, 100 * 100);
+});

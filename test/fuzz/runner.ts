@@ -9,6 +9,8 @@ import { fuzzTargets, refusalLabel, type FuzzTarget } from './targets.js';
 export interface FuzzFailure {
   target: string;
   exec: number;
+  /** The target's own execution count at the failure (replay with `--target`). */
+  targetExec: number;
   /** Error name and first line of the message, digits folded, so repeats count once. */
   signature: string;
   message: string;
@@ -36,12 +38,19 @@ export interface FuzzOptions {
   onProgress?: (done: number, target: string) => void;
 }
 
+function nameHash(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) % 1_000_003;
+  return h;
+}
+
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const slowMs = options.slowMs ?? 2000;
   const targets: FuzzTarget[] = fuzzTargets().filter((t) => !options.only || options.only.includes(t.name));
   if (targets.length === 0) throw new RangeError(`no fuzz target named ${options.only?.join(', ')}`);
-  // Each target draws from its own stream, so adding a target does not change another's cases.
-  const streams = targets.map((_, i) => new Random(options.seed * 7919 + i + 1));
+  // Each target draws from its own stream, seeded from its name: `--target name` with the same seed
+  // replays exactly the cases it met in a full run, and adding a target changes no other's cases.
+  const streams = targets.map((t) => new Random(options.seed * 7919 + nameHash(t.name)));
   // Weighted round robin: a deterministic schedule that interleaves the targets.
   const schedule: number[] = [];
   targets.forEach((t, i) => {
@@ -64,12 +73,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   };
   const signatures = new Set<string>();
   const fail = (target: string, exec: number, error: unknown) => {
+    const targetExec = report.perTarget[target].execs;
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     const name = error instanceof Error ? error.name : typeof error;
     const signature = `${target}: ${name}: ${message.split('\n')[0].replace(/\d+/g, 'N').slice(0, 160)}`;
     if (!signatures.has(signature)) {
       signatures.add(signature);
-      report.failures.push({ target, exec, signature, message: message.slice(0, 2000) });
+      report.failures.push({ target, exec, targetExec, signature, message: message.slice(0, 2000) });
     }
   };
   for (const t of targets) await t.setup?.();
@@ -126,6 +136,8 @@ export function formatReport(report: FuzzReport, crashes = 0): string {
       .join(', ');
     lines.push(`  ${name}: ${stats.execs} execs; ${outcomes}`);
   }
-  for (const f of report.failures.slice(0, 20)) lines.push(`FAILURE ${f.target} #${f.exec}: ${f.message}`);
+  for (const f of report.failures.slice(0, 20)) {
+    lines.push(`FAILURE ${f.target} #${f.exec} (the target's execution ${f.targetExec}): ${f.message}`);
+  }
   return lines.join('\n');
 }

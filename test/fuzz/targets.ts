@@ -309,7 +309,7 @@ const image = (): FuzzTarget => {
         { inputSize: size },
         source.name,
       );
-      const input = imageToInput(toChannels(rgb.data, rgb.height, rgb.width, 3, channels), spec);
+      const input = imageToInput(toChannels(rgb.data, rgb.height, rgb.width, 3, channels), spec, source.name);
       if (input.length !== spec.height * spec.width * spec.channels)
         throw new Error('preprocessed input has the wrong size');
       for (const v of input) if (!Number.isFinite(v)) throw new Error('preprocessed input is not finite');
@@ -401,7 +401,8 @@ const http = (): FuzzTarget => {
   let dir = '';
   let outside = '';
   let server: StrataServer | null = null;
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  // No keep-alive: a reused socket the server has just timed out would fail the next request.
+  const agent = new Agent({ keepAlive: false, maxSockets: 1 });
   return {
     name: 'http',
     weight: 12,

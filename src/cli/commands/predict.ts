@@ -85,7 +85,7 @@ export async function loadImages(paths: readonly string[], spec: InputSpec): Pro
   for (let i = 0; i < paths.length; i++) {
     const rgb = decodeImage(new Uint8Array(await readFile(paths[i])), paths[i]);
     const image = toChannels(rgb.data, rgb.height, rgb.width, 3, spec.channels);
-    batch.set(imageToInput(image, spec), i * per);
+    batch.set(imageToInput(image, spec, paths[i]), i * per);
   }
   return batch;
 }
