@@ -15,7 +15,9 @@ const skip =
   !loaded.ok && process.env.STRATA_REQUIRE_NATIVE !== '1'
     ? `native addon not built: ${loaded.reason}`
     : false;
-const addonPath = join(packageRoot(), 'build', 'Release', 'strata_native.node');
+// STRATA_NATIVE_ADDON (as for the backend) points the children at another build, e.g. an older one.
+const addonPath =
+  process.env.STRATA_NATIVE_ADDON || join(packageRoot(), 'build', 'Release', 'strata_native.node');
 
 /** Runs `body` (JS with `a` bound to the addon) in a child; returns its exit status and output. */
 function inChild(body: string): { status: number | null; signal: string | null; out: string } {
@@ -41,8 +43,9 @@ test(
   'pooling sizes whose product wraps int64 are refused (maxPoolForward used to segfault)',
   { skip },
   () => {
-    // 2^29 * 2^29 * 2^6 = 2^64: the unchecked product wrapped to 0, so empty arrays passed the check.
-    const geometry = `{ batch: 2 ** 29, inH: 2 ** 29, inW: 64, channels: 1, outH: 1, outW: 1, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 }`;
+    // 2^29 * 64 * 64 * 2^29 = 2^70 for x and y alike: the unchecked products wrapped to 0, so empty
+    // arrays passed the length checks and the loops ran over 2^29 images of nothing.
+    const geometry = `{ batch: 2 ** 29, inH: 64, inW: 64, channels: 2 ** 29, outH: 64, outW: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 }`;
     for (const op of ['maxPoolForward', 'avgPoolForward']) {
       refuses(
         `a.${op}(${geometry}, ${f(0)}, ${f(0)})`,
@@ -53,25 +56,30 @@ test(
       `a.maxPoolBackward(${geometry}, ${f(0)}, ${f(0)}, ${f(0)})`,
       /maxPoolBackward: the size of x exceeds/,
     );
+    refuses(`a.avgPoolBackward(${geometry}, ${f(0)}, ${f(0)})`, /avgPoolBackward: the size of x exceeds/);
   },
 );
 
-test('dense and convolution sizes whose product wraps int64 are refused', { skip }, () => {
+test('dense, convolution and batch-norm sizes whose product wraps int64 are refused', { skip }, () => {
+  // 2^32 * 2^32 = 2^64 wraps to 0 for x, w and y at once.
   refuses(
-    `a.linearForward(2 ** 32, 2 ** 32, 1, ${f(0)}, ${f(0)}, null, ${f(0)})`,
+    `a.linearForward(2 ** 32, 2 ** 32, 2 ** 32, ${f(0)}, ${f(0)}, null, ${f(0)})`,
     /RangeError: linearForward: the size of x exceeds 2\^53 elements/,
   );
   refuses(
-    `a.linearBackward(1, 2 ** 40, 2 ** 40, ${f(0)}, ${f(0)}, ${f(1)}, null, ${f(0)}, null)`,
-    /linearBackward: the size of (w|x) exceeds 2\^53/,
+    `a.linearBackward(2 ** 32, 2 ** 32, 2 ** 32, ${f(0)}, ${f(0)}, ${f(0)}, null, ${f(0)}, null)`,
+    /linearBackward: the size of x exceeds 2\^53/,
   );
-  const conv = `{ batch: 2 ** 16, inH: 2 ** 16, inW: 2 ** 16, inC: 2 ** 16, outH: 2 ** 16, outW: 2 ** 16, outC: 1, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 1 }`;
+  // x and y: 2^28 * 2^18 * 2^18 * 1 = 2^64; the 1x1 weight is one float.
+  const conv = `{ batch: 2 ** 28, inH: 2 ** 18, inW: 2 ** 18, inC: 1, outH: 2 ** 18, outW: 2 ** 18, outC: 1, kH: 1, kW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 1 }`;
   refuses(
     `a.conv2dForward(${conv}, ${f(0)}, ${f(1)}, null, ${f(0)})`,
     /conv2dForward: the size of x exceeds 2\^53/,
   );
+  // rows * channels = 2^50 * 2^14 = 2^64, with every per-channel array of the right length.
+  const c = f(2 ** 14);
   refuses(
-    `a.batchNormForwardInference(2 ** 40, 2 ** 30, ${f(0)}, ${f(0)}, ${f(0)}, ${f(0)}, ${f(0)}, 1e-5, false, ${f(0)})`,
+    `a.batchNormForwardInference(2 ** 50, 2 ** 14, ${f(0)}, ${c}, ${c}, ${c}, ${c}, 1e-5, false, ${f(0)})`,
     /batchNormForwardInference: the size of x exceeds 2\^53/,
   );
   refuses(
