@@ -12,3 +12,4 @@ export * as report from './report/index.js';
 export { exportOnnx } from './export/onnx-export.js';
 export { StrataSession, load, type SessionOptions, type Prediction } from './runtime/session.js';
 export { Tensor, backward, noGrad, scope } from './engine/index.js';
+export { InvalidInputError, limits, setLimits, type Limits } from './engine/limits.js';

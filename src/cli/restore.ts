@@ -3,7 +3,8 @@ import { loadCheckpoint, CheckpointError, type CheckpointContent } from '../trai
 import { resolveTrainConfig, type TrainConfig } from '../train/config.js';
 import type { EpochRecord } from '../train/trainer.js';
 import { buildModel, modelState, type BuiltModel } from '../train/trainer.js';
-import type { Architecture } from '../nn/models/index.js';
+import { describeValue, InvalidInputError } from '../engine/limits.js';
+import { checkArchitecture, classifierFeatures, type Architecture } from '../nn/models/index.js';
 
 /** The part of a training checkpoint's meta the commands read. */
 export interface TrainingMeta {
@@ -18,7 +19,31 @@ export interface TrainingMeta {
   wallSeconds: number;
 }
 
-/** Checks the meta of a checkpoint written by the trainer and resolves its config again. */
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function numberMap(v: unknown): v is Record<string, number> {
+  return isRecord(v) && Object.values(v).every((x) => typeof x === 'number');
+}
+
+/** One epoch record as the trainer writes it; the commands read epoch, lr, losses and accuracies. */
+function isEpochRecord(v: unknown): v is EpochRecord {
+  return (
+    isRecord(v) &&
+    typeof v.epoch === 'number' &&
+    typeof v.lr === 'number' &&
+    numberMap(v.trainLoss) &&
+    numberMap(v.valTop1) &&
+    typeof v.wallSeconds === 'number'
+  );
+}
+
+/**
+ * Checks the meta of a checkpoint written by the trainer and resolves its config again. The meta is
+ * untrusted JSON (its CRC only proves it was written whole): every field the commands read is
+ * checked here, and any refusal is a CheckpointError naming the file and the field.
+ */
 export function trainingMeta(content: CheckpointContent, path: string): TrainingMeta {
   const meta = content.meta as Partial<Record<keyof TrainingMeta, unknown>>;
   const missing = (['config', 'architecture', 'classes'] as const).filter((k) => meta[k] === undefined);
@@ -28,22 +53,52 @@ export function trainingMeta(content: CheckpointContent, path: string): Training
       `not a training checkpoint (its description lacks ${missing.join(', ')})`,
     );
   }
-  const architecture = meta.architecture as Architecture;
+  if (!isRecord(meta.config)) {
+    throw new CheckpointError(path, `config must be an object but is ${describeValue(meta.config)}`);
+  }
+  let architecture: Architecture;
+  let config: TrainConfig;
+  try {
+    architecture = checkArchitecture(meta.architecture, `checkpoint ${path}`);
+    config = resolveTrainConfig(meta.config, `checkpoint ${path}`);
+  } catch (e) {
+    if (e instanceof InvalidInputError)
+      throw new CheckpointError(path, `${e.field} ${e.value} ${e.limit}`.trim());
+    if (e instanceof RangeError || e instanceof TypeError) throw new CheckpointError(path, e.message);
+    throw e;
+  }
   if (
     !Array.isArray(meta.classes) ||
-    meta.classes.length === 0 ||
-    typeof architecture.inChannels !== 'number'
+    meta.classes.length !== architecture.numClasses ||
+    !meta.classes.every((c) => typeof c === 'string')
   ) {
-    throw new CheckpointError(path, 'its description has no class list or input channels');
+    throw new CheckpointError(
+      path,
+      `classes must list ${architecture.numClasses} names (architecture.numClasses) but is ${describeValue(meta.classes)}`,
+    );
   }
+  const history = meta.history ?? [];
+  if (!Array.isArray(history) || !history.every(isEpochRecord)) {
+    throw new CheckpointError(
+      path,
+      `history must list epoch records ({ epoch, lr, trainLoss, valTop1, wallSeconds }) but is ${describeValue(history)}`,
+    );
+  }
+  const count = (key: 'epoch' | 'batch' | 'wallSeconds'): number => {
+    const v = meta[key] ?? 0;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new CheckpointError(path, `${key} must be a non-negative number but is ${describeValue(v)}`);
+    }
+    return v;
+  };
   return {
-    config: resolveTrainConfig(meta.config as Record<string, unknown>, `checkpoint ${path}`),
+    config,
     architecture,
     classes: meta.classes as string[],
-    epoch: typeof meta.epoch === 'number' ? meta.epoch : 0,
-    batch: typeof meta.batch === 'number' ? meta.batch : 0,
-    history: Array.isArray(meta.history) ? (meta.history as EpochRecord[]) : [],
-    wallSeconds: typeof meta.wallSeconds === 'number' ? meta.wallSeconds : 0,
+    epoch: count('epoch'),
+    batch: count('batch'),
+    history,
+    wallSeconds: count('wallSeconds'),
   };
 }
 
@@ -54,8 +109,29 @@ export interface RestoredModel extends BuiltModel {
 
 /** Loads a checkpoint and the model it holds (in eval mode, at its highest trained precision). */
 export function restoreModel(path: string): RestoredModel {
-  const content = loadCheckpoint(path);
+  return restoreContent(loadCheckpoint(path), path);
+}
+
+/**
+ * The model a decoded checkpoint holds. The classifier's array is compared with the architecture
+ * before the network is built, so a description claiming a huge class count over small arrays is
+ * refused without allocating the network it names.
+ */
+export function restoreContent(content: CheckpointContent, path: string): RestoredModel {
   const meta = trainingMeta(content, path);
+  const classifier = content.arrays.get('model.fc.weight');
+  const features = classifierFeatures({
+    ...meta.architecture,
+    name: meta.config.model,
+    width: meta.config.width,
+  });
+  const expected = meta.classes.length * features;
+  if (classifier === undefined || classifier.length !== expected) {
+    throw new CheckpointError(
+      path,
+      `array 'model.fc.weight' holds ${classifier?.length ?? 'no'} values but ${meta.config.model} with ${meta.classes.length} classes needs ${expected}`,
+    );
+  }
   const built = buildModel(meta.config, meta.classes.length, meta.architecture.inChannels);
   try {
     built.model.loadStateDict(modelState(content), true);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from './backend.js';
+import { threadsSetting } from './settings.js';
 
 export type NativeLoadResult =
   { ok: true; backend: Backend } | { ok: false; reason: string; message: string };
@@ -40,6 +41,8 @@ export function loadNativeBackend(): NativeLoadResult {
   // busy 2-core machine) and gain nothing measurable on an idle one. libgomp reads this when the
   // addon loads it, so it must be set before require; a user's own setting wins.
   process.env.OMP_WAIT_POLICY ??= 'passive';
+  // A bad setting is the user's error, not a missing addon: it must not turn into the slow fallback.
+  const threads = threadsSetting(process.env);
   for (const path of candidates) {
     if (!existsSync(path)) {
       errors.push(`${path}: not built`);
@@ -47,14 +50,7 @@ export function loadNativeBackend(): NativeLoadResult {
     }
     try {
       const addon = require(path) as NativeAddon;
-      const threads = process.env.STRATA_THREADS;
-      if (threads !== undefined && threads !== '') {
-        const n = Number(threads);
-        if (!Number.isInteger(n) || n < 1) {
-          throw new RangeError(`Expected positive integer for STRATA_THREADS but received '${threads}'`);
-        }
-        addon.setThreads(n);
-      }
+      if (threads !== undefined) addon.setThreads(threads);
       cached = { ok: true, backend: wrapAddon(addon) };
       return cached;
     } catch (e) {
@@ -79,6 +75,7 @@ export interface NativeAddon extends Omit<Backend, 'name'> {
   getThreads(): number;
   version(): string;
   primitiveCacheSize(): number;
+  primitiveCacheLimit(): number;
 }
 
 let addonRef: NativeAddon | null = null;

@@ -1,6 +1,7 @@
 import type { Backend } from './backend.js';
 import { referenceBackend } from './backend-reference.js';
 import { loadNativeBackend } from './backend-native.js';
+import { checkSettings } from './settings.js';
 
 /**
  * Chooses the compute backend once: the oneDNN addon when it loads, otherwise the TypeScript
@@ -27,6 +28,7 @@ export function nativeBackendOrNull(): Backend | null {
 function chooseBackend(): Backend {
   // Browsers (the bundled web client) have no `process`: no overrides there, and no native backend.
   const hasProcess = typeof process !== 'undefined';
+  if (hasProcess && process.env !== undefined) checkSettings(process.env);
   const forced = hasProcess ? process.env?.STRATA_BACKEND : undefined;
   if (forced !== undefined && forced !== '' && forced !== 'native' && forced !== 'reference') {
     throw new RangeError(`Expected 'native' or 'reference' for STRATA_BACKEND but received '${forced}'`);

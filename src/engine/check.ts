@@ -18,6 +18,16 @@ export function expectInteger(value: unknown, name: string, min: number, where =
   return value;
 }
 
+/** An integer in [min, max]; the message gives the interval. */
+export function expectIntegerIn(value: unknown, name: string, min: number, max: number, where = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new (typeof value === 'number' ? RangeError : TypeError)(
+      `Expected integer in [${min}, ${max}] for ${name}${where ? ` of ${where}` : ''} but received ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
 export function expectFinite(value: unknown, name: string, where = ''): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new (typeof value === 'number' ? RangeError : TypeError)(

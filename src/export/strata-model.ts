@@ -8,9 +8,10 @@ import { getBackend } from '../engine/backend-registry.js';
 import { keep } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import type { StrataModelContent, StrataReadResult, PlainTensor } from '../format/types.js';
-import { createModel, type Architecture } from '../nn/models/index.js';
+import { describeValue, expectBoundedInteger, InvalidInputError } from '../engine/limits.js';
+import { checkArchitecture, classifierFeatures, createModel, type Architecture } from '../nn/models/index.js';
+import { MAX_CODE_BITS, reconstructionOffset } from '../quant/cascade.js';
 import type { Module } from '../nn/module.js';
-import { reconstructionOffset } from '../quant/cascade.js';
 import {
   clampQuantizerScales,
   ensurePrecision,
@@ -129,30 +130,105 @@ export function toStrataContent(
   };
 }
 
-/** A model that runs at the precision `read` holds, with the file's exact weights. */
-export function modelFromStrata(read: StrataReadResult): {
+const FIRST_LAST = ['fixed', 'layered', 'float'] as const;
+
+/**
+ * The quantization keys a rebuilt model needs beyond what the format checks (topBits, minBits and
+ * rule are the reader's): how the first and last layers are treated and at which precision.
+ */
+function checkQuantization(header: StrataReadResult['header'], source: string): QuantConfig {
+  const q = header.quantization as unknown as Record<string, unknown>;
+  if (typeof q.firstLast !== 'string' || !(FIRST_LAST as readonly string[]).includes(q.firstLast)) {
+    throw new InvalidInputError(
+      source,
+      'quantization.firstLast',
+      `is not one of ${FIRST_LAST.join(', ')}`,
+      describeValue(q.firstLast),
+    );
+  }
+  const fixedBits = expectBoundedInteger(q.fixedBits, source, 'quantization.fixedBits', 2, MAX_CODE_BITS);
+  return {
+    topBits: header.quantization.topBits,
+    minBits: header.quantization.minBits,
+    precisions: [],
+    rule: header.quantization.rule,
+    firstLast: q.firstLast as QuantConfig['firstLast'],
+    fixedBits,
+  };
+}
+
+/**
+ * Compares the architecture with the file's tensor table before the network is built: the
+ * classifier's weight must be in the file with the shape [numClasses, features] the architecture
+ * implies. Its values are in the file, so the class count and width are bounded by the file's size
+ * (a header claiming 10^7 classes over a small table once took minutes and gigabytes to refuse).
+ */
+function checkClassifier(read: StrataReadResult, architecture: Architecture, source: string): void {
+  const name = 'fc.weight';
+  const entry = read.layered.find((t) => t.name === name) ?? read.fixed.find((t) => t.name === name);
+  const expected = [architecture.numClasses, classifierFeatures(architecture)];
+  if (entry === undefined) {
+    throw new InvalidInputError(
+      source,
+      `tensor '${name}'`,
+      `is missing (${architecture.name} needs [${expected.join(', ')}])`,
+      '',
+    );
+  }
+  if (entry.shape.length !== 2 || entry.shape[0] !== expected[0] || entry.shape[1] !== expected[1]) {
+    throw new InvalidInputError(
+      source,
+      `tensor '${name}' shape`,
+      `does not match architecture ${JSON.stringify(architecture)}, which needs [${expected.join(', ')}]`,
+      `[${entry.shape.join(', ')}]`,
+    );
+  }
+}
+
+/**
+ * A model that runs at the precision `read` holds, with the file's exact weights. Everything the
+ * file says is checked against the limits and the tensor table before anything is allocated; a
+ * refusal is an InvalidInputError naming `source` (the file), the field, the limit and the value.
+ */
+export function modelFromStrata(
+  read: StrataReadResult,
+  source = 'model file',
+): {
   model: Module;
   bits: number;
   architecture: Architecture;
 } {
   const { header, bits } = read;
-  const architecture = header.architecture as unknown as Architecture;
-  const q = header.quantization as unknown as QuantConfig;
+  const architecture = checkArchitecture(header.architecture, source);
+  const q = checkQuantization(header, source);
+  checkClassifier(read, architecture, source);
   const model = createModel(architecture);
-  quantizeModel(model, {
-    topBits: q.topBits,
-    minBits: q.minBits,
-    precisions: [bits],
-    rule: q.rule,
-    firstLast: q.firstLast,
-    fixedBits: q.fixedBits,
-  });
+  quantizeModel(model, { ...q, precisions: [bits] });
   const byName = new Map<string, Float32Array>();
   for (const t of [...read.fixed, ...read.perPrecision]) byName.set(t.name, t.data);
   const take = (name: string): Float32Array => {
     const v = byName.get(name);
-    if (v === undefined) throw new RangeError(`model file has no tensor '${name}' for ${architecture.name}`);
+    if (v === undefined)
+      throw new InvalidInputError(
+        source,
+        `tensor '${name}'`,
+        `is missing (${architecture.name} needs it)`,
+        '',
+      );
     return v;
+  };
+  // A tensor of the wrong size would leave part of a buffer stale (too short) or throw a RangeError
+  // from TypedArray.set (too long); either way the file does not describe this network.
+  const fill = (target: Float32Array, name: string): void => {
+    const v = take(name);
+    if (v.length !== target.length)
+      throw new InvalidInputError(
+        source,
+        `tensor '${name}'`,
+        `values do not match the ${target.length} ${architecture.name} needs`,
+        String(v.length),
+      );
+    target.set(v);
   };
   const layeredByName = new Map(read.layered.map((l) => [l.name, l]));
   for (const [path, layer] of quantizedLayers(model)) {
@@ -169,28 +245,36 @@ export function modelFromStrata(read: StrataReadResult): {
       weights = take(name);
     }
     if (weights.length !== layer.weight.size)
-      throw new RangeError(
-        `model file tensor '${name}' has ${weights.length} values, expected ${layer.weight.size}`,
+      throw new InvalidInputError(
+        source,
+        `tensor '${name}'`,
+        `values do not match the ${layer.weight.size} ${architecture.name} needs`,
+        String(weights.length),
       );
     layer.weight.data.set(weights);
     layer.deployedWeight = keep(new Tensor(Float32Array.from(weights), layer.weight.shape));
-    if (layer.bias !== null) layer.bias.data.set(take(`${path}.bias`));
-    layer
-      .stateDict()
-      .get('actState')!
-      .data.set(take(`${path}.actState`));
+    if (layer.bias !== null) fill(layer.bias.data, `${path}.bias`);
+    fill(layer.stateDict().get('actState')!.data, `${path}.actState`);
     const actBits = layer.effectiveBits(bits);
     if (actBits !== null && layer.config.quantizeInput) {
       layer.addActScale(actBits);
-      layer
-        .stateDict()
-        .get(`actScale${actBits}`)!
-        .data.set(take(`${path}.actScale`));
+      fill(layer.stateDict().get(`actScale${actBits}`)!.data, `${path}.actScale`);
     }
   }
   for (const [path, bn] of switchableNorms(model)) {
     const state = new Map<string, Float32Array>();
-    for (const key of bn.at(bits).stateDict().keys()) state.set(key, take(`${path}.bn.${key}`));
+    for (const [key, t] of bn.at(bits).stateDict()) {
+      const name = `${path}.bn.${key}`;
+      const v = take(name);
+      if (v.length !== t.size)
+        throw new InvalidInputError(
+          source,
+          `tensor '${name}'`,
+          `values do not match the ${t.size} needed`,
+          String(v.length),
+        );
+      state.set(key, v);
+    }
     bn.at(bits).loadStateDict(state);
   }
   model.eval();

@@ -1,3 +1,4 @@
+import { LIMIT_ENV, limits } from '../engine/limits.js';
 import { MAX_CODE_BITS } from '../quant/cascade.js';
 import { crc32 } from './crc32.js';
 import { StrataFormatError } from './errors.js';
@@ -25,6 +26,11 @@ export interface Preamble {
   readonly headerCrc: number;
   /** Offset of the first section: the header end rounded up to 8. */
   readonly dataStart: number;
+}
+
+/** Entries allowed per tensor table: the format's cap, or the lower limit a deployment set. */
+function maxTensors(): number {
+  return Math.min(MAX_TENSORS, limits().maxTensors);
 }
 
 function fail(code: ConstructorParameters<typeof StrataFormatError>[0], message: string): never {
@@ -56,10 +62,14 @@ export function parsePreamble(bytes: Uint8Array): Preamble {
   const headerCrc = view.getUint32(16, true);
   if (view.getUint32(20, true) !== 0)
     fail('BAD_HEADER', 'Invalid .strata preamble: reserved bytes 20..23 are not zero');
-  if (headerLength > MAX_HEADER_BYTES) {
+  // The format caps the header at MAX_HEADER_BYTES; a deployment may set a lower limit (a server
+  // reading files it did not write), never a higher one (docs/LIMITS.md).
+  const maxHeader = Math.min(MAX_HEADER_BYTES, limits().maxHeaderBytes);
+  if (headerLength > maxHeader) {
     fail(
       'HEADER_TOO_LARGE',
-      `.strata header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`,
+      `.strata header length ${headerLength} exceeds the limit of ${maxHeader} bytes` +
+        (maxHeader < MAX_HEADER_BYTES ? ` (maxHeaderBytes, ${LIMIT_ENV.maxHeaderBytes})` : ''),
     );
   }
   if (headerLength === 0) fail('BAD_HEADER', 'Invalid .strata preamble: header length is 0');
@@ -146,7 +156,7 @@ function parseQuantization(v: Json): StrataQuantization {
 }
 
 function parseTensorTable(v: Json, path: string, minRank: number, names: Set<string>): TensorEntry[] {
-  return expectArray(v, path, MAX_TENSORS).map((entry, i) => {
+  return expectArray(v, path, maxTensors()).map((entry, i) => {
     const where = `${path}[${i}]`;
     // An entry is the pair [name, shape]: arrays keep the header small enough that the basic layer stays close to
     // b_min/32 of the float weights even for models with hundreds of small per-precision tensors.
@@ -214,8 +224,8 @@ export function parseHeader(bytes: Uint8Array): StrataHeader {
   const names = new Set<string>();
   const layered = parseTensorTable(field(h, 'layered', 'header'), 'layered', 1, names);
   const fixed = parseTensorTable(field(h, 'fixed', 'header'), 'fixed', 0, names);
-  const paramTables = expectArray(field(h, 'paramTables', 'header'), 'paramTables', MAX_TENSORS).map((t, i) =>
-    parseTensorTable(t, `paramTables[${i}]`, 0, new Set()),
+  const paramTables = expectArray(field(h, 'paramTables', 'header'), 'paramTables', maxTensors()).map(
+    (t, i) => parseTensorTable(t, `paramTables[${i}]`, 0, new Set()),
   );
   const metadataValue = Object.prototype.hasOwnProperty.call(h, 'metadata') ? h.metadata : null;
   const metadata = metadataValue === null ? null : expectObject(metadataValue, 'metadata');

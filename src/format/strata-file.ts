@@ -66,6 +66,16 @@ export async function writeStrataFile(
   if (typeof path !== 'string' || path.length === 0)
     throw new TypeError('Expected non-empty string for path');
   const bytes = content instanceof Uint8Array ? content : writeStrata(content);
+  await writeFileAtomic(path, bytes);
+  return bytes.length;
+}
+
+/**
+ * Any output file (a model, an ONNX export): written whole to a temporary file beside `path`,
+ * flushed, then renamed over it, so a refusal or a crash never leaves a partial file or replaces a
+ * good one.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(tmp, 'wx');
@@ -80,5 +90,4 @@ export async function writeStrataFile(
     await rm(tmp, { force: true });
     throw e;
   }
-  return bytes.length;
 }

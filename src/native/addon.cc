@@ -12,8 +12,11 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
+// One stream per thread: a stream is not safe to share, and the addon may be loaded by several
+// worker threads of one process (each gets its own instance of this module's exports, but the same
+// statics). The engine itself is thread-safe and shared.
 dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
+  thread_local dnnl::stream stream(cpu_engine());
   return stream;
 }
 
@@ -42,16 +45,21 @@ Napi::Value CacheSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(strata::convolution_cache_size()));
 }
 
+Napi::Value CacheLimit(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(strata::convolution_cache_limit()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Default: one thread per core the OS reports, unless OMP_NUM_THREADS already says otherwise.
   if (getenv("OMP_NUM_THREADS") == nullptr) {
     unsigned hw = std::thread::hardware_concurrency();
     if (hw > 0) omp_set_num_threads(static_cast<int>(hw));
   }
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
-  exports.Set("version", Napi::Function::New(env, Version));
-  exports.Set("primitiveCacheSize", Napi::Function::New(env, CacheSize));
+  STRATA_EXPORT(env, exports, "setThreads", SetThreads);
+  STRATA_EXPORT(env, exports, "getThreads", GetThreads);
+  STRATA_EXPORT(env, exports, "version", Version);
+  STRATA_EXPORT(env, exports, "primitiveCacheSize", CacheSize);
+  STRATA_EXPORT(env, exports, "primitiveCacheLimit", CacheLimit);
   strata::register_convolution(env, exports);
   strata::register_batch_norm(env, exports);
   strata::register_pooling(env, exports);

@@ -3,6 +3,7 @@
 // same passes saves a full read and write of the activation in each direction.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -20,25 +21,37 @@ void blocked_channel_sums(int64_t rows, int64_t C, std::vector<double>& s1, std:
   s1.assign(C, 0.0);
   s2.assign(C, 0.0);
   int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
-#pragma omp parallel
+  // Every thread's scratch is allocated here, before the parallel region: an allocation that
+  // throws inside an OpenMP region cannot be caught and terminates the process.
+  const int threads = std::max(1, omp_get_max_threads());
+  std::vector<double> dsum(static_cast<size_t>(threads) * 2 * C, 0.0);
+  std::vector<float> fsum(static_cast<size_t>(threads) * 2 * C);
+#pragma omp parallel num_threads(threads)
   {
-    std::vector<double> d1(C, 0.0), d2(C, 0.0);
-    std::vector<float> f1(C), f2(C);
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    double* d1 = dsum.data() + t * 2 * C;
+    double* d2 = d1 + C;
+    float* f1 = fsum.data() + t * 2 * C;
+    float* f2 = f1 + C;
 #pragma omp for schedule(static) nowait
     for (int64_t b = 0; b < blocks; b++) {
-      std::fill(f1.begin(), f1.end(), 0.f);
-      std::fill(f2.begin(), f2.end(), 0.f);
+      std::fill(f1, f1 + C, 0.f);
+      std::fill(f2, f2 + C, 0.f);
       int64_t end = std::min(rows, (b + 1) * kBlockRows);
-      for (int64_t r = b * kBlockRows; r < end; r++) row(r, f1.data(), f2.data());
+      for (int64_t r = b * kBlockRows; r < end; r++) row(r, f1, f2);
       for (int64_t c = 0; c < C; c++) {
         d1[c] += f1[c];
         d2[c] += f2[c];
       }
     }
-#pragma omp critical
+  }
+  // Summed in thread order after the region (not in a critical section in completion order), so
+  // the totals do not depend on which thread finished first.
+  for (int t = 0; t < threads; t++) {
+    const double* d1 = dsum.data() + static_cast<size_t>(t) * 2 * C;
     for (int64_t c = 0; c < C; c++) {
       s1[c] += d1[c];
-      s2[c] += d2[c];
+      s2[c] += d1[C + c];
     }
   }
 }
@@ -85,7 +98,7 @@ void affine_rows(int64_t rows, int64_t C, const float* x, const float* a, const 
 Napi::Value ForwardTraining(const Napi::CallbackInfo& info) {
   const char* op = "batchNormForwardTraining";
   int64_t rows = int_value(info, 0, op, "rows"), C = int_value(info, 1, op, "channels");
-  size_t n = static_cast<size_t>(rows * C);
+  size_t n = checked_count(info.Env(), op, "x", {rows, C});
   FloatArg x = float_arg(info, 2, op, "x", n);
   FloatArg gamma = float_arg(info, 3, op, "gamma", C), beta = float_arg(info, 4, op, "beta", C);
   double eps = num_value(info, 5, op, "eps");
@@ -113,7 +126,7 @@ Napi::Value ForwardTraining(const Napi::CallbackInfo& info) {
 Napi::Value ForwardInference(const Napi::CallbackInfo& info) {
   const char* op = "batchNormForwardInference";
   int64_t rows = int_value(info, 0, op, "rows"), C = int_value(info, 1, op, "channels");
-  size_t n = static_cast<size_t>(rows * C);
+  size_t n = checked_count(info.Env(), op, "x", {rows, C});
   FloatArg x = float_arg(info, 2, op, "x", n);
   FloatArg gamma = float_arg(info, 3, op, "gamma", C), beta = float_arg(info, 4, op, "beta", C);
   FloatArg mean = float_arg(info, 5, op, "mean", C), var = float_arg(info, 6, op, "variance", C);
@@ -134,7 +147,7 @@ Napi::Value ForwardInference(const Napi::CallbackInfo& info) {
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   const char* op = "batchNormBackward";
   int64_t rows = int_value(info, 0, op, "rows"), C = int_value(info, 1, op, "channels");
-  size_t n = static_cast<size_t>(rows * C);
+  size_t n = checked_count(info.Env(), op, "x", {rows, C});
   FloatArg x = float_arg(info, 2, op, "x", n), dy = float_arg(info, 3, op, "dy", n);
   FloatArg gamma = float_arg(info, 4, op, "gamma", C);
   FloatArg mean = float_arg(info, 5, op, "mean", C), var = float_arg(info, 6, op, "variance", C);
@@ -206,9 +219,9 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_batch_norm(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchNormForwardTraining", Napi::Function::New(env, ForwardTraining));
-  exports.Set("batchNormForwardInference", Napi::Function::New(env, ForwardInference));
-  exports.Set("batchNormBackward", Napi::Function::New(env, Backward));
+  STRATA_EXPORT(env, exports, "batchNormForwardTraining", ForwardTraining);
+  STRATA_EXPORT(env, exports, "batchNormForwardInference", ForwardInference);
+  STRATA_EXPORT(env, exports, "batchNormBackward", Backward);
 }
 
 }  // namespace strata

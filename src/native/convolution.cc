@@ -22,9 +22,11 @@ struct Geometry {
                            groups, bias);
   }
   bool operator<(const Geometry& o) const { return key() < o.key(); }
-  size_t in_size() const { return static_cast<size_t>(batch * inH * inW * inC); }
-  size_t out_size() const { return static_cast<size_t>(batch * outH * outW * outC); }
-  size_t weight_size() const { return static_cast<size_t>(outC * (inC / groups) * kH * kW); }
+  // Element counts, computed with overflow checks by read_geometry.
+  size_t in_count = 0, out_count = 0, weight_count = 0;
+  size_t in_size() const { return in_count; }
+  size_t out_size() const { return out_count; }
+  size_t weight_size() const { return weight_count; }
 };
 
 Geometry read_geometry(const Napi::CallbackInfo& info, const char* op, bool bias) {
@@ -41,6 +43,9 @@ Geometry read_geometry(const Napi::CallbackInfo& info, const char* op, bool bias
             r.outH == (r.inH + 2 * r.padH - r.dilH * (r.kH - 1) - 1) / r.strideH + 1 &&
             r.outW == (r.inW + 2 * r.padW - r.dilW * (r.kW - 1) - 1) / r.strideW + 1 && r.outH >= 1 && r.outW >= 1;
   if (!ok) throw Napi::RangeError::New(info.Env(), std::string(op) + ": inconsistent convolution geometry");
+  r.in_count = checked_count(info.Env(), op, "x", {r.batch, r.inH, r.inW, r.inC});
+  r.out_count = checked_count(info.Env(), op, "y", {r.batch, r.outH, r.outW, r.outC});
+  r.weight_count = checked_count(info.Env(), op, "w", {r.outC, r.inC / r.groups, r.kH, r.kW});
   return r;
 }
 
@@ -68,15 +73,41 @@ struct ConvEntry {
   bool bw_dw_is_user = false;
 };
 
-std::map<Geometry, std::unique_ptr<ConvEntry>>& cache() {
-  static std::map<Geometry, std::unique_ptr<ConvEntry>> entries;
-  return entries;
+// At most this many geometries keep their primitives (a training run uses a few dozen); beyond it the
+// least recently used entry is dropped, so a caller cycling through shapes cannot grow memory without
+// bound.
+constexpr size_t kCacheLimit = 256;
+
+struct Cached {
+  std::unique_ptr<ConvEntry> entry;
+  uint64_t used = 0;
+};
+
+struct Cache {
+  std::map<Geometry, Cached> entries;
+  uint64_t clock = 0;
+};
+
+// One cache per thread, like the stream its primitives execute on.
+Cache& cache() {
+  thread_local Cache c;
+  return c;
 }
 
 ConvEntry& entry_for(const Geometry& g) {
-  auto& entries = cache();
+  Cache& c = cache();
+  auto& entries = c.entries;
   auto found = entries.find(g);
-  if (found != entries.end()) return *found->second;
+  if (found != entries.end()) {
+    found->second.used = ++c.clock;
+    return *found->second.entry;
+  }
+  if (entries.size() >= kCacheLimit) {
+    auto oldest = entries.begin();
+    for (auto it = entries.begin(); it != entries.end(); ++it)
+      if (it->second.used < oldest->second.used) oldest = it;
+    entries.erase(oldest);
+  }
 
   auto& eng = cpu_engine();
   auto e = std::make_unique<ConvEntry>();
@@ -110,7 +141,7 @@ ConvEntry& entry_for(const Geometry& g) {
     e->to_fwd_w = dnnl::reorder(dnnl::reorder::primitive_desc(eng, e->user_w_md, eng, e->fwd_pd.weights_desc()));
   }
   ConvEntry& ref = *e;
-  entries.emplace(g, std::move(e));
+  entries.emplace(g, Cached{std::move(e), ++c.clock});
   return ref;
 }
 
@@ -235,13 +266,14 @@ Napi::Value ConvImplementation(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-size_t convolution_cache_size() { return cache().size(); }
+size_t convolution_cache_size() { return cache().entries.size(); }
+size_t convolution_cache_limit() { return kCacheLimit; }
 
 void register_convolution(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
-  exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData));
-  exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights));
-  exports.Set("convImplementation", Napi::Function::New(env, ConvImplementation));
+  STRATA_EXPORT(env, exports, "conv2dForward", Conv2dForward);
+  STRATA_EXPORT(env, exports, "conv2dBackwardData", Conv2dBackwardData);
+  STRATA_EXPORT(env, exports, "conv2dBackwardWeights", Conv2dBackwardWeights);
+  STRATA_EXPORT(env, exports, "convImplementation", ConvImplementation);
 }
 
 }  // namespace strata

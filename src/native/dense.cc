@@ -6,6 +6,13 @@ namespace {
 
 void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
           float* C, int64_t ldc) {
+  // An empty product: nothing to compute, and sgemm refuses leading dimensions of 0.
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = 0.f;
+    return;
+  }
   auto st = dnnl::sgemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
   if (st != dnnl::status::success) throw std::runtime_error("sgemm failed");
 }
@@ -15,9 +22,11 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   const char* op = "linearForward";
   int64_t R = int_value(info, 0, op, "rows"), K = int_value(info, 1, op, "inFeatures"),
           O = int_value(info, 2, op, "outFeatures");
-  FloatArg x = float_arg(info, 3, op, "x", R * K), w = float_arg(info, 4, op, "w", O * K);
+  size_t RK = checked_count(info.Env(), op, "x", {R, K}), OK = checked_count(info.Env(), op, "w", {O, K});
+  size_t RO = checked_count(info.Env(), op, "y", {R, O});
+  FloatArg x = float_arg(info, 3, op, "x", RK), w = float_arg(info, 4, op, "w", OK);
   FloatArg b = float_arg(info, 5, op, "bias", O, true);
-  FloatArg y = float_arg(info, 6, op, "y", R * O);
+  FloatArg y = float_arg(info, 6, op, "y", RO);
   return guarded(info, op, [&]() -> Napi::Value {
     gemm('N', 'T', R, O, K, x.data, K, w.data, K, y.data, O);
     if (b.data != nullptr) {
@@ -34,10 +43,12 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   const char* op = "linearBackward";
   int64_t R = int_value(info, 0, op, "rows"), K = int_value(info, 1, op, "inFeatures"),
           O = int_value(info, 2, op, "outFeatures");
-  FloatArg x = float_arg(info, 3, op, "x", R * K), w = float_arg(info, 4, op, "w", O * K);
-  FloatArg dy = float_arg(info, 5, op, "dy", R * O);
-  FloatArg dx = float_arg(info, 6, op, "dx", R * K, true);
-  FloatArg dw = float_arg(info, 7, op, "dw", O * K);
+  size_t RK = checked_count(info.Env(), op, "x", {R, K}), OK = checked_count(info.Env(), op, "w", {O, K});
+  size_t RO = checked_count(info.Env(), op, "dy", {R, O});
+  FloatArg x = float_arg(info, 3, op, "x", RK), w = float_arg(info, 4, op, "w", OK);
+  FloatArg dy = float_arg(info, 5, op, "dy", RO);
+  FloatArg dx = float_arg(info, 6, op, "dx", RK, true);
+  FloatArg dw = float_arg(info, 7, op, "dw", OK);
   FloatArg db = float_arg(info, 8, op, "dbias", O, true);
   return guarded(info, op, [&]() -> Napi::Value {
     if (dx.data != nullptr) gemm('N', 'N', R, K, O, dy.data, O, w.data, K, dx.data, K);
@@ -54,8 +65,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_dense(Napi::Env env, Napi::Object exports) {
-  exports.Set("linearForward", Napi::Function::New(env, Forward));
-  exports.Set("linearBackward", Napi::Function::New(env, Backward));
+  STRATA_EXPORT(env, exports, "linearForward", Forward);
+  STRATA_EXPORT(env, exports, "linearBackward", Backward);
 }
 
 }  // namespace strata

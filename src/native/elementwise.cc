@@ -81,10 +81,12 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
 Napi::Value SoftmaxXentForward(const Napi::CallbackInfo& info) {
   const char* op = "softmaxCrossEntropyForward";
   int64_t R = int_value(info, 0, op, "rows"), K = int_value(info, 1, op, "classes");
-  FloatArg logits = float_arg(info, 2, op, "logits", R * K);
-  int32_t* labels = int_arg(info, 3, op, "labels", R);
+  size_t RK = checked_count(info.Env(), op, "logits", {R, K});
+  if (R < 1 || K < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": needs at least one row and one class");
+  FloatArg logits = float_arg(info, 2, op, "logits", RK);
+  int32_t* labels = int_arg(info, 3, op, "labels", static_cast<size_t>(R));
   double s = num_value(info, 4, op, "smoothing");
-  FloatArg probs = float_arg(info, 5, op, "probs", R * K);
+  FloatArg probs = float_arg(info, 5, op, "probs", RK);
   for (int64_t r = 0; r < R; r++) {
     if (labels[r] < 0 || labels[r] >= K) {
       throw Napi::RangeError::New(info.Env(), std::string(op) + ": label " + std::to_string(labels[r]) + " at row " +
@@ -116,10 +118,11 @@ Napi::Value SoftmaxXentForward(const Napi::CallbackInfo& info) {
 Napi::Value SoftmaxXentBackward(const Napi::CallbackInfo& info) {
   const char* op = "softmaxCrossEntropyBackward";
   int64_t R = int_value(info, 0, op, "rows"), K = int_value(info, 1, op, "classes");
-  FloatArg probs = float_arg(info, 2, op, "probs", R * K);
-  int32_t* labels = int_arg(info, 3, op, "labels", R);
+  size_t RK = checked_count(info.Env(), op, "probs", {R, K});
+  FloatArg probs = float_arg(info, 2, op, "probs", RK);
+  int32_t* labels = int_arg(info, 3, op, "labels", static_cast<size_t>(R));
   double s = num_value(info, 4, op, "smoothing"), scale = num_value(info, 5, op, "scale");
-  FloatArg d = float_arg(info, 6, op, "dlogits", R * K);
+  FloatArg d = float_arg(info, 6, op, "dlogits", RK);
   for (int64_t r = 0; r < R; r++) {
     if (labels[r] < 0 || labels[r] >= K) throw Napi::RangeError::New(info.Env(), std::string(op) + ": label out of range");
     for (int64_t k = 0; k < K; k++) {
@@ -158,14 +161,14 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_elementwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("reluForward", Napi::Function::New(env, ReluForward));
-  exports.Set("reluBackward", Napi::Function::New(env, ReluBackward));
-  exports.Set("add", Napi::Function::New(env, Add));
-  exports.Set("mul", Napi::Function::New(env, Mul));
-  exports.Set("axpy", Napi::Function::New(env, Axpy));
-  exports.Set("softmaxCrossEntropyForward", Napi::Function::New(env, SoftmaxXentForward));
-  exports.Set("softmaxCrossEntropyBackward", Napi::Function::New(env, SoftmaxXentBackward));
-  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
+  STRATA_EXPORT(env, exports, "reluForward", ReluForward);
+  STRATA_EXPORT(env, exports, "reluBackward", ReluBackward);
+  STRATA_EXPORT(env, exports, "add", Add);
+  STRATA_EXPORT(env, exports, "mul", Mul);
+  STRATA_EXPORT(env, exports, "axpy", Axpy);
+  STRATA_EXPORT(env, exports, "softmaxCrossEntropyForward", SoftmaxXentForward);
+  STRATA_EXPORT(env, exports, "softmaxCrossEntropyBackward", SoftmaxXentBackward);
+  STRATA_EXPORT(env, exports, "sgdStep", SgdStep);
 }
 
 }  // namespace strata

@@ -35,6 +35,7 @@ inline int64_t round_half_away(double v) { return v < 0 ? -static_cast<int64_t>(
 inline int64_t cascade_code(double v, const WeightGrid& g, bool& clipped) {
   double lim = 1e15;  // keeps the integer conversion defined for absurd ratios
   v = v > lim ? lim : (v < -lim ? -lim : v);
+  if (v != v) v = 0;  // NaN (a zero scale over a zero weight): converting it to an integer is undefined
   int64_t raw = g.round ? round_half_away(v) : static_cast<int64_t>(std::floor(v));
   int64_t top = raw < g.qmin ? g.qmin : (raw > g.qmax ? g.qmax : raw);
   clipped = raw != top;
@@ -176,10 +177,10 @@ Napi::Value ActBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_fake_quant(Napi::Env env, Napi::Object exports) {
-  exports.Set("fakeQuantWeightForward", Napi::Function::New(env, WeightForward));
-  exports.Set("fakeQuantWeightBackward", Napi::Function::New(env, WeightBackward));
-  exports.Set("fakeQuantActForward", Napi::Function::New(env, ActForward));
-  exports.Set("fakeQuantActBackward", Napi::Function::New(env, ActBackward));
+  STRATA_EXPORT(env, exports, "fakeQuantWeightForward", WeightForward);
+  STRATA_EXPORT(env, exports, "fakeQuantWeightBackward", WeightBackward);
+  STRATA_EXPORT(env, exports, "fakeQuantActForward", ActForward);
+  STRATA_EXPORT(env, exports, "fakeQuantActBackward", ActBackward);
 }
 
 }  // namespace strata

@@ -10,8 +10,11 @@ namespace {
 
 struct Pool {
   int64_t batch, inH, inW, C, outH, outW, kH, kW, sH, sW, pH, pW;
-  size_t in_size() const { return static_cast<size_t>(batch * inH * inW * C); }
-  size_t out_size() const { return static_cast<size_t>(batch * outH * outW * C); }
+  // Element counts, computed once with overflow checks (a wrapped product once let a crafted
+  // geometry pass the length checks and index far outside x and y).
+  size_t in_count = 0, out_count = 0;
+  size_t in_size() const { return in_count; }
+  size_t out_size() const { return out_count; }
 };
 
 Pool read_pool(const Napi::CallbackInfo& info, const char* op) {
@@ -23,6 +26,8 @@ Pool read_pool(const Napi::CallbackInfo& info, const char* op) {
   bool ok = p.kH >= 1 && p.kW >= 1 && p.sH >= 1 && p.sW >= 1 && p.outH >= 1 && p.outW >= 1 &&
             (p.outH - 1) * p.sH - p.pH < p.inH && (p.outW - 1) * p.sW - p.pW < p.inW;
   if (!ok) throw Napi::RangeError::New(info.Env(), std::string(op) + ": inconsistent pooling geometry");
+  p.in_count = checked_count(info.Env(), op, "x", {p.batch, p.inH, p.inW, p.C});
+  p.out_count = checked_count(info.Env(), op, "y", {p.batch, p.outH, p.outW, p.C});
   return p;
 }
 
@@ -137,10 +142,10 @@ Napi::Value AvgBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_pooling(Napi::Env env, Napi::Object exports) {
-  exports.Set("maxPoolForward", Napi::Function::New(env, MaxForward));
-  exports.Set("maxPoolBackward", Napi::Function::New(env, MaxBackward));
-  exports.Set("avgPoolForward", Napi::Function::New(env, AvgForward));
-  exports.Set("avgPoolBackward", Napi::Function::New(env, AvgBackward));
+  STRATA_EXPORT(env, exports, "maxPoolForward", MaxForward);
+  STRATA_EXPORT(env, exports, "maxPoolBackward", MaxBackward);
+  STRATA_EXPORT(env, exports, "avgPoolForward", AvgForward);
+  STRATA_EXPORT(env, exports, "avgPoolBackward", AvgBackward);
 }
 
 }  // namespace strata

@@ -1,9 +1,9 @@
-import { expectInteger, expectOneOf } from '../engine/check.js';
+import { expectIntegerIn, expectOneOf } from '../engine/check.js';
 import { BatchNorm2d } from '../nn/batch-norm.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
-import { CASCADE_RULES, type CascadeRule } from './cascade.js';
+import { CASCADE_RULES, MAX_CODE_BITS, type CascadeRule } from './cascade.js';
 import { QuantizedLayer, type LayerRole } from './quantized-layer.js';
 import { SwitchableBatchNorm2d } from './switchable-batch-norm.js';
 
@@ -32,9 +32,10 @@ export const DEFAULT_QUANT_CONFIG: QuantConfig = {
 
 export function resolveQuantConfig(partial: Partial<QuantConfig> = {}): QuantConfig {
   const c = { ...DEFAULT_QUANT_CONFIG, ...partial };
-  expectInteger(c.topBits, 'topBits', 2, 'quantization');
-  expectInteger(c.minBits, 'minBits', 1, 'quantization');
-  expectInteger(c.fixedBits, 'fixedBits', 2, 'quantization');
+  // The kernels hold codes of at most MAX_CODE_BITS bits: a larger value must stop here, by name.
+  expectIntegerIn(c.topBits, 'topBits', 2, MAX_CODE_BITS, 'quantization');
+  expectIntegerIn(c.minBits, 'minBits', 1, MAX_CODE_BITS, 'quantization');
+  expectIntegerIn(c.fixedBits, 'fixedBits', 2, MAX_CODE_BITS, 'quantization');
   expectOneOf(c.rule, 'rule', CASCADE_RULES, 'quantization');
   expectOneOf(c.firstLast, 'firstLast', ['fixed', 'layered', 'float'] as const, 'quantization');
   if (c.minBits > c.topBits)

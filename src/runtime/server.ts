@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { inspectStrata, MAGIC } from '../format/index.js';
+import { inspectStrata, StrataFormatError } from '../format/index.js';
+import { parsePreamble } from '../format/header.js';
 import { PREAMBLE_BYTES } from '../format/layout.js';
 import { packageRoot } from '../engine/backend-native.js';
 
@@ -201,7 +202,15 @@ interface FileTarget {
   path: string;
   throttled: boolean;
   cache: string;
+  /**
+   * A file of the served folder: anyone may have put it there, so it is never active content on
+   * this origin (an .html or .svg could otherwise script the page and read every model).
+   */
+  untrusted?: boolean;
 }
+
+/** Sent with every folder file: no scripts, no plugins, no same-origin access, whatever the type. */
+export const UNTRUSTED_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox";
 
 async function statFile(path: string): Promise<Stats | null> {
   try {
@@ -210,6 +219,17 @@ async function statFile(path: string): Promise<Stats | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * If-None-Match (RFC 9110, 13.1.2): `*` matches any current representation; otherwise a list of
+ * entity tags compared weakly (a `W/` prefix is ignored).
+ */
+export function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const strip = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((tag) => strip(tag) === strip(etag));
 }
 
 function etagOf(size: number, mtimeMs: number): string {
@@ -292,7 +312,8 @@ async function serveFile(
   res.setHeader('ETag', etag);
   res.setHeader('Last-Modified', info.mtime.toUTCString());
   res.setHeader('Cache-Control', target.cache);
-  if (req.headers['if-none-match'] === etag) {
+  if (target.untrusted) res.setHeader('Content-Security-Policy', UNTRUSTED_CSP);
+  if (noneMatch(req.headers['if-none-match'], etag)) {
     res.statusCode = 304;
     res.end();
     return 304;
@@ -324,17 +345,18 @@ async function serveFile(
   return res.statusCode;
 }
 
-/** Reads just enough of a .strata file to describe it. */
+/**
+ * Reads just enough of a .strata file to describe it. The preamble is validated by the format's own
+ * check (magic, version, header length within maxHeaderBytes) before the header is read, so a file
+ * claiming a huge header costs nothing (each listing once allocated whatever a file claimed).
+ */
 async function describeModel(path: string, name: string, size: number): Promise<ModelListing> {
   const entry: ModelListing = { name, url: `/${name.split('/').map(encodeURIComponent).join('/')}`, size };
   const handle = await open(path, 'r');
   try {
     const preamble = new Uint8Array(PREAMBLE_BYTES);
-    await handle.read(preamble, 0, PREAMBLE_BYTES, 0);
-    if (!MAGIC.every((b, i) => preamble[i] === b))
-      return { ...entry, error: 'not a .strata file (bad magic)' };
-    const headerLength = new DataView(preamble.buffer).getUint32(12, true);
-    const dataStart = Math.ceil((PREAMBLE_BYTES + headerLength) / 8) * 8;
+    const { bytesRead } = await handle.read(preamble, 0, PREAMBLE_BYTES, 0);
+    const { dataStart } = parsePreamble(preamble.subarray(0, bytesRead));
     const head = new Uint8Array(Math.min(size, dataStart));
     await handle.read(head, 0, head.length, 0);
     const info = inspectStrata(head);
@@ -346,7 +368,8 @@ async function describeModel(path: string, name: string, size: number): Promise<
       metadata: info.metadata,
     };
   } catch (e) {
-    return { ...entry, error: e instanceof Error ? e.message : String(e) };
+    if (!(e instanceof StrataFormatError)) throw e;
+    return { ...entry, error: e.code === 'BAD_MAGIC' ? 'not a .strata file (bad magic)' : e.message };
   } finally {
     await handle.close();
   }
@@ -380,6 +403,18 @@ function sendText(
   res.end(body);
 }
 
+/**
+ * Checks the options and the folder before anything else happens (building the client bundle
+ * included); returns the folder's real path.
+ */
+export async function checkServerOptions(options: StrataServerOptions): Promise<string> {
+  checkOptions(options);
+  if (!existsSync(options.root)) throw new Error(`${options.root}: folder not found`);
+  const root = realpathSync(resolve(options.root));
+  if (!(await stat(root)).isDirectory()) throw new Error(`${options.root} is not a folder`);
+  return root;
+}
+
 function checkOptions(options: StrataServerOptions): void {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected object for options but received ${String(options)}`);
@@ -399,10 +434,7 @@ function checkOptions(options: StrataServerOptions): void {
 
 /** Starts the server; resolves once it listens. */
 export async function startServer(options: StrataServerOptions): Promise<StrataServer> {
-  checkOptions(options);
-  if (!existsSync(options.root)) throw new Error(`${options.root}: folder not found`);
-  const root = realpathSync(resolve(options.root));
-  if (!(await stat(root)).isDirectory()) throw new Error(`${options.root} is not a folder`);
+  const root = await checkServerOptions(options);
   const webRoot = options.webRoot ?? packageRoot();
   const ortDir = options.ortDir ?? defaultOrtDir();
   const bytesPerSecond = options.throttleKbps === undefined ? null : (options.throttleKbps * 1000) / 8;
@@ -419,7 +451,7 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
     }
     // A symbolic link may point anywhere; only what resolves inside the folder is served.
     if (real !== root && !real.startsWith(root + sep)) throw new HttpError(404, 'not found');
-    return { path: real, throttled: true, cache: 'no-cache' };
+    return { path: real, throttled: true, cache: 'no-cache', untrusted: true };
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
@@ -477,6 +509,8 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
 
   const server = createServer((req, res) => {
     const started = performance.now();
+    // Browsers must take every Content-Type as given, never guess an active type from the bytes.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     handle(req, res)
       .then((status) => {
         log?.(`${req.method} ${req.url} ${status} ${Math.round(performance.now() - started)} ms`);
@@ -489,6 +523,24 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
         else sendText(res, status, `${status} ${message}\n`);
       });
   });
+  // Requests the HTTP parser refuses (bytes outside the URL alphabet, oversized headers) never
+  // reach the handler; Node's default answer lacks nosniff, so answer them here.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    // No body: the method is unknown (the request did not parse), and a HEAD answer must have none.
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+        'X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+    );
+  });
+  // A client that trickles its request must not hold a connection open for minutes.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((done, fail) => {
     server.once('error', fail);
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {

@@ -26,7 +26,7 @@ import {
   validateExportBits,
 } from '../export/onnx-export.js';
 import { readOnnxMetadata } from '../export/onnx-proto.js';
-import { MAGIC, readStrata } from '../format/index.js';
+import { MAGIC, StrataFormatError, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
 import { modelFromStrata } from '../export/strata-model.js';
 import { QuantizedLayer } from '../quant/quantized-layer.js';
@@ -106,14 +106,21 @@ function isStrata(bytes: Uint8Array): boolean {
  * A .strata file at `bits` (default: the highest precision the bytes hold completely), rebuilt as a
  * model that computes with exactly the file's weights; both engines then run that model.
  */
-function strataToModel(bytes: Uint8Array, bits: unknown): { model: Module; bits: number } {
+function strataToModel(bytes: Uint8Array, bits: unknown, source: string): { model: Module; bits: number } {
   if (bits === null) {
     throw new RangeError(
       'StrataSession: a .strata file holds quantized precisions only, so bits cannot be null',
     );
   }
-  const read = readStrata(bytes, bits === undefined ? {} : { bits: requireBits(bits)! });
-  const rebuilt = modelFromStrata(read);
+  let read;
+  try {
+    read = readStrata(bytes, bits === undefined ? {} : { bits: requireBits(bits)! });
+  } catch (e) {
+    // The reader sees bytes only; the error names the file it came from.
+    if (e instanceof StrataFormatError) throw new StrataFormatError(e.code, `${source}: ${e.message}`);
+    throw e;
+  }
+  const rebuilt = modelFromStrata(read, source);
   return { model: rebuilt.model, bits: rebuilt.bits };
 }
 
@@ -211,7 +218,8 @@ export class StrataSession {
     if (source instanceof Module) model = source;
     else if (typeof source === 'string' || source instanceof Uint8Array) {
       const bytes = typeof source === 'string' ? await readSource(source) : source;
-      if (isStrata(bytes)) ({ model, bits: strataBits } = strataToModel(bytes, options.bits));
+      const name = typeof source === 'string' ? source : '.strata bytes';
+      if (isStrata(bytes)) ({ model, bits: strataBits } = strataToModel(bytes, options.bits, name));
       else onnx = bytes;
     } else {
       throw new TypeError(

@@ -16,12 +16,13 @@ import {
   renameSync,
   writeSync,
   mkdirSync,
+  rmSync,
 } from 'node:fs';
+import { limits, raiseHint } from '../engine/limits.js';
 import { dirname } from 'node:path';
 import { crc32 } from '../format/crc32.js';
 
 const MAGIC = 'STRCKPT1';
-const MAX_HEADER = 64 * 1024 * 1024;
 
 export class CheckpointError extends Error {
   constructor(
@@ -77,7 +78,13 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
   if (new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) fail('not a Strata checkpoint (bad magic)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(8, true);
-  if (headerLength > MAX_HEADER || 12 + headerLength + 4 > bytes.length) {
+  const maxHeader = limits().maxCheckpointHeaderBytes;
+  if (headerLength > maxHeader) {
+    fail(
+      `header length ${headerLength} exceeds the limit of ${maxHeader} bytes (maxCheckpointHeaderBytes); ${raiseHint('maxCheckpointHeaderBytes')}`,
+    );
+  }
+  if (12 + headerLength + 4 > bytes.length) {
     fail(`truncated or corrupt: header of ${headerLength} bytes does not fit in ${bytes.length} bytes`);
   }
   const stored = view.getUint32(bytes.length - 4, true);
@@ -87,7 +94,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
       `corrupt or truncated: checksum ${actual.toString(16)} does not match the stored ${stored.toString(16)}`,
     );
   }
-  let header: { version: number; meta: Record<string, unknown>; arrays: ArrayEntry[] };
+  let header: { version: unknown; meta: unknown; arrays: unknown };
   try {
     header = JSON.parse(
       new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + headerLength)),
@@ -97,7 +104,11 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
   }
   if (header.version !== 1)
     fail(`unsupported version ${String(header.version)} (this Strata reads version 1)`);
-  if (!Array.isArray(header.arrays) || typeof header.meta !== 'object' || header.meta === null)
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('header is not a JSON object');
+  const meta = header.meta;
+  const entries = header.arrays;
+  if (!Array.isArray(entries) || typeof meta !== 'object' || meta === null || Array.isArray(meta))
     fail('header lacks arrays or meta');
   const payloadStart = Math.ceil((12 + headerLength) / 4) * 4;
   const floats = (bytes.length - 4 - payloadStart) / 4;
@@ -105,21 +116,30 @@ export function decodeCheckpoint(bytes: Uint8Array, path = '<memory>'): Checkpoi
   const aligned = new Uint8Array(bytes.subarray(payloadStart, payloadStart + floats * 4));
   const payload = new Float32Array(aligned.buffer, 0, floats);
   const arrays = new Map<string, Float32Array>();
-  for (const e of header.arrays) {
+  for (const raw of entries as unknown[]) {
+    // Each entry is checked as the untyped JSON it is: a CRC only proves the writer meant it.
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      fail(`array entry ${String(JSON.stringify(raw)).slice(0, 80)} is not an object`);
+    }
+    const e = raw as Partial<ArrayEntry>;
     if (
       typeof e.name !== 'string' ||
-      !Number.isInteger(e.offset) ||
-      !Number.isInteger(e.length) ||
+      typeof e.offset !== 'number' ||
+      typeof e.length !== 'number' ||
+      !Number.isSafeInteger(e.offset) ||
+      !Number.isSafeInteger(e.length) ||
       e.offset < 0 ||
       e.length < 0
     ) {
       fail(`array entry ${JSON.stringify(e).slice(0, 80)} is malformed`);
     }
-    if (e.offset + e.length > floats)
-      fail(`array '${e.name}' ends past the payload (${e.offset + e.length} > ${floats})`);
-    arrays.set(e.name, payload.slice(e.offset, e.offset + e.length));
+    const { name, offset, length } = e as ArrayEntry;
+    if (offset + length > floats)
+      fail(`array '${name}' ends past the payload (${offset + length} > ${floats})`);
+    if (arrays.has(name)) fail(`array '${name}' appears twice`);
+    arrays.set(name, payload.slice(offset, offset + length));
   }
-  return { meta: header.meta, arrays };
+  return { meta: meta as Record<string, unknown>, arrays };
 }
 
 /** Writes atomically; the file previously at `path` becomes `path.prev`. */
@@ -127,12 +147,18 @@ export function saveCheckpoint(path: string, content: CheckpointContent): void {
   mkdirSync(dirname(path), { recursive: true });
   const bytes = encodeCheckpoint(content);
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    // A failed write (disk full) leaves neither a partial checkpoint nor a stray temporary file.
+    rmSync(tmp, { force: true });
+    throw e;
   }
   if (existsSync(path)) renameSync(path, `${path}.prev`);
   renameSync(tmp, path);

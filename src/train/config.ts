@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { expectInRange, expectInteger, expectOneOf } from '../engine/check.js';
+import { expectInRange, expectInteger, expectIntegerIn, expectOneOf } from '../engine/check.js';
 import { MODEL_NAMES, type ModelName } from '../nn/models/index.js';
-import { CASCADE_RULES, type CascadeRule } from '../quant/cascade.js';
+import { CASCADE_RULES, MAX_CODE_BITS, type CascadeRule } from '../quant/cascade.js';
 
 export const DATASETS = [
   'mnist',
@@ -135,9 +135,10 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   for (const k of ['epochs', 'batchSize', 'imageSize'] as const) expectInteger(c[k], k, 1, where);
   for (const k of ['trainLimit', 'valLimit', 'warmupEpochs', 'samplePrecisions', 'seed'] as const)
     expectInteger(c[k], k, 0, where);
-  expectInteger(c.topBits, 'topBits', 2, where);
-  expectInteger(c.minBits, 'minBits', 1, where);
-  expectInteger(c.fixedBits, 'fixedBits', 2, where);
+  // Codes hold at most MAX_CODE_BITS bits; a larger value used to pass here and fail inside a kernel.
+  expectIntegerIn(c.topBits, 'topBits', 2, MAX_CODE_BITS, where);
+  expectIntegerIn(c.minBits, 'minBits', 1, MAX_CODE_BITS, where);
+  expectIntegerIn(c.fixedBits, 'fixedBits', 2, MAX_CODE_BITS, where);
   expectInRange(c.lr, 'lr', 0, 100, where);
   expectInRange(c.momentum, 'momentum', 0, 1, where);
   expectInRange(c.weightDecay, 'weightDecay', 0, 1, where);

@@ -7,6 +7,13 @@
 import type { RawImage } from '../data/dataset.js';
 import { resizeBilinear } from '../data/resize.js';
 import { applyGeometric, centerCrop, resize, writeFloat } from '../data/transforms.js';
+import {
+  checkLimit,
+  describeValue,
+  expectBoundedInteger,
+  InvalidInputError,
+  limits,
+} from '../engine/limits.js';
 import { Random } from '../engine/random.js';
 
 export interface InputSpec {
@@ -37,22 +44,50 @@ function numberList(value: unknown, length: number): number[] | null {
   return value.every((v) => typeof v === 'number' && Number.isFinite(v)) ? (value as number[]) : null;
 }
 
-function sizePair(value: unknown): [number, number] | null {
-  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
-  if (ok(value)) return [value, value];
-  if (Array.isArray(value) && value.length === 2 && ok(value[0]) && ok(value[1])) return [value[0], value[1]];
-  return null;
+/**
+ * `metadata.inputSize` (n or [h, w]) when present; each side is checked against maxInputSide before
+ * anything of that size is allocated (an unbounded size once made every prediction allocate what
+ * the file asked for).
+ */
+function sizePair(value: unknown, source: string): [number, number] | null {
+  if (value === undefined || value === null) return null;
+  const side = (v: unknown, field: string): number =>
+    expectBoundedInteger(v, source, field, 1, 'maxInputSide');
+  if (Array.isArray(value)) {
+    if (value.length !== 2) {
+      throw new InvalidInputError(
+        source,
+        'metadata.inputSize',
+        'is not a size n or [h, w]',
+        describeValue(value),
+      );
+    }
+    return [side(value[0], 'metadata.inputSize[0]'), side(value[1], 'metadata.inputSize[1]')];
+  }
+  const n = side(value, 'metadata.inputSize');
+  return [n, n];
 }
 
 /** The input a model file asks for, from its architecture and metadata (`inputSize`, `normalize`). */
 export function inputSpecFor(
   architecture: Record<string, unknown>,
   metadata: Record<string, unknown> | null,
+  source = 'model file',
 ): InputSpec {
-  const channels = typeof architecture.inChannels === 'number' ? architecture.inChannels : 3;
+  const channels =
+    architecture.inChannels === undefined
+      ? 3
+      : expectBoundedInteger(
+          architecture.inChannels,
+          source,
+          'architecture.inChannels',
+          1,
+          'maxInputChannels',
+        );
   const name = String(architecture.name);
   const fallback = DEFAULT_SIZES[name] ?? 32;
-  const [height, width] = sizePair(metadata?.inputSize) ?? [fallback, fallback];
+  const [height, width] = sizePair(metadata?.inputSize, source) ?? [fallback, fallback];
+  checkLimit(source, 'metadata.inputSize (pixels)', 'maxPixels', height * width);
   const norm = metadata?.normalize as { mean?: unknown; std?: unknown } | undefined;
   const mean = numberList(norm?.mean, channels);
   const std = numberList(norm?.std, channels);
@@ -101,8 +136,12 @@ export function toChannels(
   return { data: out, height, width };
 }
 
-/** One image, already in the model's channel count, to normalised float32 [H, W, C]. */
-export function imageToInput(image: RawImage, spec: InputSpec): Float32Array {
+/**
+ * One image, already in the model's channel count, to normalised float32 [H, W, C]. `name` (the
+ * file) goes into the error when an extreme aspect ratio would make the intermediate resize larger
+ * than maxPixels (a 65535x13 image for a 100x100 input once meant 65 million pixels and 40 s).
+ */
+export function imageToInput(image: RawImage, spec: InputSpec, name = 'image'): Float32Array {
   let sized: RawImage = image;
   if (image.height !== spec.height || image.width !== spec.width) {
     if (Math.max(spec.height, spec.width) <= STRETCH_MAX_SIDE) {
@@ -110,6 +149,20 @@ export function imageToInput(image: RawImage, spec: InputSpec): Float32Array {
     } else {
       // The usual ImageNet evaluation: shorter side to size * 256 / 224, then the central crop.
       const side = Math.round((Math.min(spec.height, spec.width) * 256) / 224);
+      const short = Math.min(image.height, image.width);
+      const long = Math.max(image.height, image.width);
+      // The intermediate may be as large as the image itself (a photo scaled down) or as a 16:1
+      // strip of the input (a small panorama scaled up), not more.
+      const intermediate = side * Math.floor((side * long) / short);
+      const bound = Math.min(limits().maxPixels, Math.max(image.height * image.width, 16 * side * side));
+      if (intermediate > bound) {
+        throw new InvalidInputError(
+          name,
+          'image aspect ratio',
+          `would be resized to ${intermediate} pixels (shorter side ${side} for a ${spec.height}x${spec.width} input), over the bound of ${bound} pixels`,
+          `${image.width}x${image.height}`,
+        );
+      }
       const steps = [resize(side), centerCrop([spec.height, spec.width])];
       sized = applyGeometric(image, spec.channels, steps, new Random(0));
     }

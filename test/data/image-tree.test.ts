@@ -147,13 +147,13 @@ test('corrupt images and empty class folders are reported with the file and clas
   await assert.rejects(
     readImageTree(folder),
     new RegExp(
-      `^Error: ${path.join(folder, 'cat', '0002.jpg').replace(/[/.]/g, '\\$&')} is not a decodable JPEG \\(.+\\)$`,
+      `^InvalidInputError: ${path.join(folder, 'cat', '0002.jpg').replace(/[/.]/g, '\\$&')}: image is not a decodable JPEG \\(.+\\)$`,
     ),
   );
   const archive = writeFile(path.join(dir, 'bad.tar'), tarBytes(tarMembers('train', tree)));
   await assert.rejects(
     readImageTree(archive),
-    /^Error: bad\.tar entry 'train\/cat\/0002\.jpg' is not a decodable JPEG \(.+\)$/,
+    /^InvalidInputError: bad\.tar entry 'train\/cat\/0002\.jpg': image is not a decodable JPEG \(.+\)$/,
   );
 
   const notImage = sampleTree();
@@ -161,7 +161,7 @@ test('corrupt images and empty class folders are reported with the file and clas
   const other = path.join(dir, 'other');
   writeTree(other, notImage);
   await assert.rejects(readImageTree(other), {
-    message: `${path.join(other, 'ant', 'y.png')} is neither a JPEG nor a PNG (leading bytes do not match either signature)`,
+    message: `${path.join(other, 'ant', 'y.png')}: image is neither a JPEG nor a PNG (leading bytes do not match either signature)`,
   });
 
   const emptyFolder = path.join(dir, 'empty');

@@ -41,3 +41,21 @@ test('an unknown STRATA_BACKEND value is refused by name', () => {
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /Expected 'native' or 'reference' for STRATA_BACKEND but received 'gpu'/);
 });
+
+test('STRATA_THREADS that is not a thread count is an error naming it, not a fall back to the reference backend', () => {
+  for (const bad of ['abc', '0', '2.5', '-1']) {
+    const r = run({ STRATA_THREADS: bad });
+    assert.notEqual(r.status, 0, `STRATA_THREADS=${bad} was accepted: ${r.stdout}`);
+    assert.doesNotMatch(r.stdout, /backend=reference/);
+    assert.match(
+      r.stderr,
+      new RegExp(`environment: STRATA_THREADS '${bad}' is not an integer in \\[1, 1024\\]`),
+    );
+  }
+});
+
+test('an unknown STRATA_ setting is refused by name', () => {
+  const r = run({ STRATA_THREAD: '4' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /environment: STRATA_THREAD '4' is not a Strata setting \(known: STRATA_THREADS,/);
+});

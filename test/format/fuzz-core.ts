@@ -25,7 +25,7 @@ export interface FuzzReport {
   slowestMs: number;
 }
 
-const INTERESTING: unknown[] = [
+export const INTERESTING: unknown[] = [
   0,
   -1,
   1,
@@ -52,7 +52,7 @@ function headerRange(bytes: Uint8Array): [number, number] {
 }
 
 /** Replaces the header JSON bytes and fixes the header checksum, so the mutation reaches the checks behind it. */
-function replaceHeader(bytes: Uint8Array, json: Uint8Array): Uint8Array {
+export function replaceHeader(bytes: Uint8Array, json: Uint8Array): Uint8Array {
   if (bytes.length < 24) return bytes;
   const [start, end] = headerRange(bytes);
   const out = new Uint8Array(bytes.length - (end - start) + json.length);
@@ -65,9 +65,10 @@ function replaceHeader(bytes: Uint8Array, json: Uint8Array): Uint8Array {
   return out;
 }
 
-type Mutation = (bytes: Uint8Array, r: Random) => Uint8Array;
+export type Mutation = (bytes: Uint8Array, r: Random) => Uint8Array;
 
-const MUTATIONS: Record<string, Mutation> = {
+/** Byte- and structure-level mutations of a .strata file (the header ones repair its checksum). */
+export const MUTATIONS: Record<string, Mutation> = {
   flipBits(bytes, r) {
     if (bytes.length === 0) return bytes;
     const out = bytes.slice();
@@ -153,7 +154,7 @@ const MUTATIONS: Record<string, Mutation> = {
 };
 
 /** Runs every reader entry point; returns the precision it loaded or the error code, or throws on any other error. */
-function exercise(bytes: Uint8Array, r: Random): string {
+export function exercise(bytes: Uint8Array, r: Random): string {
   let outcome: string;
   try {
     const result = readStrata(bytes);
@@ -202,20 +203,26 @@ export function baseFiles(): Uint8Array[] {
   ];
 }
 
+/** One to three mutations of `bytes`, and their names (to report a failing case). */
+export function mutateStrata(bytes: Uint8Array, random: Random): { bytes: Uint8Array; applied: string[] } {
+  const names = Object.keys(MUTATIONS);
+  const applied: string[] = [];
+  let out = bytes;
+  for (let k = 1 + random.int(3); k > 0; k--) {
+    const name = names[random.int(names.length)];
+    applied.push(name);
+    out = MUTATIONS[name](out, random);
+  }
+  return { bytes: out, applied };
+}
+
 /** Seeded random mutations of valid files; every outcome must be a load or a StrataFormatError, quickly. */
 export function fuzzStrata(iterations: number, seed = 1): FuzzReport {
   const random = new Random(seed);
   const files = baseFiles();
-  const names = Object.keys(MUTATIONS);
   const report: FuzzReport = { iterations, accepted: 0, refused: {}, failures: [], slowestMs: 0 };
   for (let i = 0; i < iterations; i++) {
-    let bytes = files[random.int(files.length)];
-    const applied: string[] = [];
-    for (let k = 1 + random.int(3); k > 0; k--) {
-      const name = names[random.int(names.length)];
-      applied.push(name);
-      bytes = MUTATIONS[name](bytes, random);
-    }
+    const { bytes, applied } = mutateStrata(files[random.int(files.length)], random);
     const started = performance.now();
     try {
       const outcome = exercise(bytes, random);

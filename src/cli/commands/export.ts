@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../format/strata-file.js';
 import { basename, dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportOnnx, MAX_OPSET, MIN_OPSET } from '../../export/onnx-export.js';
@@ -49,6 +50,7 @@ export async function loadModelAt(
     if (requested !== undefined) checkBitsInFile(path, bytes, requested);
     const { model, bits } = modelFromStrata(
       readStrata(bytes, requested === undefined ? {} : { bits: requested }),
+      path,
     );
     return { model, bits };
   }
@@ -120,7 +122,7 @@ export function exportCommand(io: CliIo = processIo): Command {
       const stem = basename(path).replace(/\.(strata|ckpt)$/, '');
       const output =
         flags.output ?? join(dirname(path), `${stem}-${label}${flags.float ? '-float' : ''}.onnx`);
-      await writeFile(output, onnx);
+      await writeFileAtomic(output, onnx);
       if (loaded.note !== undefined) println(io.err, `note: ${loaded.note}`);
       const kind = loaded.bits === null || flags.float ? 'float' : 'QDQ';
       println(

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { decodeImage } from '../../data/image-decode.js';
-import { inspectStrata } from '../../format/index.js';
+import { StrataFormatError, inspectStrata } from '../../format/index.js';
 import { formatTable } from '../../report/index.js';
 import { SESSION_ENGINES, StrataSession, type SessionEngine } from '../../runtime/session.js';
 import { imageToInput, inputSpecFor, toChannels, topClasses, type InputSpec } from '../../web/preprocess.js';
@@ -32,7 +32,7 @@ async function prepare(path: string, flags: PredictFlags): Promise<Prepared> {
     const restored = restoreModel(path);
     const { architecture, meta } = restored;
     const described = datasetInput(meta.config);
-    const spec = inputSpecFor(architecture as unknown as Record<string, unknown>, described);
+    const spec = inputSpecFor(architecture as unknown as Record<string, unknown>, described, path);
     if (restored.quant === null) {
       if (flags.bits !== undefined) {
         throw new RangeError(
@@ -53,9 +53,16 @@ async function prepare(path: string, flags: PredictFlags): Promise<Prepared> {
     return { session, spec, labels: meta.classes, bits };
   }
   const bytes = new Uint8Array(await readFile(path));
-  const info = inspectStrata(bytes);
+  let info;
+  try {
+    info = inspectStrata(bytes);
+  } catch (e) {
+    if (e instanceof StrataFormatError) throw new StrataFormatError(e.code, `${path}: ${e.message}`);
+    throw e;
+  }
   if (flags.bits !== undefined) checkBitsInFile(path, bytes, flags.bits);
-  const session = await StrataSession.create(bytes, {
+  // Created from the path, so that a refusal names the file.
+  const session = await StrataSession.create(path, {
     ...(flags.bits !== undefined ? { bits: flags.bits } : {}),
     engine: flags.engine,
     threads,
@@ -65,7 +72,7 @@ async function prepare(path: string, flags: PredictFlags): Promise<Prepared> {
     Array.isArray(classes) && classes.every((c) => typeof c === 'string') ? (classes as string[]) : null;
   return {
     session,
-    spec: inputSpecFor(info.architecture, info.metadata),
+    spec: inputSpecFor(info.architecture, info.metadata, path),
     labels,
     bits: session.bits ?? null,
   };
@@ -78,7 +85,7 @@ export async function loadImages(paths: readonly string[], spec: InputSpec): Pro
   for (let i = 0; i < paths.length; i++) {
     const rgb = decodeImage(new Uint8Array(await readFile(paths[i])), paths[i]);
     const image = toChannels(rgb.data, rgb.height, rgb.width, 3, spec.channels);
-    batch.set(imageToInput(image, spec), i * per);
+    batch.set(imageToInput(image, spec, paths[i]), i * per);
   }
   return batch;
 }

@@ -1,6 +1,13 @@
 import { Command } from 'commander';
 import { formatBytes } from '../../report/index.js';
-import { ensureClientBundle, listModels, startServer, type StrataServer } from '../../runtime/server.js';
+import {
+  checkServerOptions,
+  ensureClientBundle,
+  listModels,
+  startServer,
+  type StrataServer,
+  type StrataServerOptions,
+} from '../../runtime/server.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { parseInteger, parseNumber } from '../parse.js';
 
@@ -16,18 +23,23 @@ export async function serveModels(
   dir: string,
   flags: ServeFlags,
   io: CliIo = processIo,
+  webRoot?: string,
 ): Promise<StrataServer> {
   if (flags.throttleKbps !== undefined && !(flags.throttleKbps > 0)) {
     throw new RangeError(`Expected --throttle-kbps in (0, inf) but received ${flags.throttleKbps}`);
   }
-  await ensureClientBundle(undefined, (message) => println(io.err, `warning: ${message}`));
-  const server = await startServer({
+  const options: StrataServerOptions = {
     root: dir,
     port: flags.port,
     host: flags.host,
+    ...(webRoot !== undefined ? { webRoot } : {}),
     ...(flags.throttleKbps !== undefined ? { throttleKbps: flags.throttleKbps } : {}),
     ...(flags.quiet ? {} : { log: (line: string) => println(io.err, line) }),
-  });
+  };
+  // Arguments first: a mistyped folder must not (re)build and write the bundle into the package.
+  await checkServerOptions(options);
+  await ensureClientBundle(webRoot, (message) => println(io.err, `warning: ${message}`));
+  const server = await startServer(options);
   const models = await listModels(dir);
   const write = (line = '') => println(io.out, line);
   write(`serving ${dir} at ${server.url}/`);

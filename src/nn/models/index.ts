@@ -1,5 +1,6 @@
 import type { Module } from '../module.js';
-import { MobileNetV2 } from './mobilenet-v2.js';
+import { describeValue, expectBoundedInteger, InvalidInputError } from '../../engine/limits.js';
+import { MobileNetV2, roundChannels } from './mobilenet-v2.js';
 import { CifarResNet, ResNet18 } from './resnet.js';
 import { SmallCNN } from './small-cnn.js';
 
@@ -44,5 +45,80 @@ export function createModel(arch: Architecture): Module {
       throw new RangeError(
         `Expected one of ${MODEL_NAMES.map((n) => `'${n}'`).join(', ')} for model but received '${String((arch as { name: unknown }).name)}'`,
       );
+  }
+}
+
+/** Width multipliers a MobileNetV2 may have; small-cnn's width is its first layer's channel count. */
+const MOBILENET_WIDTH = [0.01, 64] as const;
+const SMALL_CNN_WIDTH = 4096;
+
+/**
+ * An architecture read from a file (model file, checkpoint), checked before anything is allocated:
+ * a known name, class count and input channels within the limits (docs/LIMITS.md), a width in range.
+ * `source` names the file in the errors.
+ */
+export function checkArchitecture(value: unknown, source: string): Architecture {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(source, 'architecture', 'is not an object', describeValue(value));
+  }
+  const arch = value as Record<string, unknown>;
+  if (typeof arch.name !== 'string' || !(MODEL_NAMES as readonly string[]).includes(arch.name)) {
+    throw new InvalidInputError(
+      source,
+      'architecture.name',
+      `is not one of ${MODEL_NAMES.join(', ')}`,
+      describeValue(arch.name),
+    );
+  }
+  const numClasses = expectBoundedInteger(
+    arch.numClasses,
+    source,
+    'architecture.numClasses',
+    1,
+    'maxClasses',
+  );
+  const inChannels = expectBoundedInteger(
+    arch.inChannels,
+    source,
+    'architecture.inChannels',
+    1,
+    'maxInputChannels',
+  );
+  const out: Architecture = { name: arch.name as ModelName, numClasses, inChannels };
+  if (arch.width !== undefined) {
+    if (arch.name === 'small-cnn') {
+      out.width = expectBoundedInteger(arch.width, source, 'architecture.width', 1, SMALL_CNN_WIDTH);
+    } else {
+      const w = arch.width;
+      if (typeof w !== 'number' || !(w >= MOBILENET_WIDTH[0] && w <= MOBILENET_WIDTH[1])) {
+        throw new InvalidInputError(
+          source,
+          'architecture.width',
+          `is not a number in [${MOBILENET_WIDTH.join(', ')}]`,
+          describeValue(w),
+        );
+      }
+      out.width = w;
+    }
+  }
+  return out;
+}
+
+/**
+ * The input features of the classifier (`fc`) an architecture builds, computed without building it,
+ * so a file's tensor table can be compared with its architecture before anything is allocated.
+ */
+export function classifierFeatures(arch: Architecture): number {
+  switch (arch.name) {
+    case 'resnet20':
+    case 'resnet32':
+    case 'resnet56':
+      return 64;
+    case 'resnet18':
+      return 512;
+    case 'mobilenetv2':
+      return roundChannels(1280 * Math.max(1, arch.width ?? 1));
+    case 'small-cnn':
+      return 4 * (arch.width ?? 16);
   }
 }

@@ -36,7 +36,7 @@ export class InvertedResidual extends Module {
   }
 }
 
-function roundChannels(c: number): number {
+export function roundChannels(c: number): number {
   return Math.max(8, Math.round(c / 8) * 8);
 }
 
