@@ -9,6 +9,7 @@ import { keep } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import type { StrataModelContent, StrataReadResult, PlainTensor } from '../format/types.js';
 import { createModel, type Architecture } from '../nn/models/index.js';
+import { withoutInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { reconstructionOffset } from '../quant/cascade.js';
 import {
@@ -138,15 +139,21 @@ export function modelFromStrata(read: StrataReadResult): {
   const { header, bits } = read;
   const architecture = header.architecture as unknown as Architecture;
   const q = header.quantization as unknown as QuantConfig;
-  const model = createModel(architecture);
-  quantizeModel(model, {
-    topBits: q.topBits,
-    minBits: q.minBits,
-    precisions: [bits],
-    rule: q.rule,
-    firstLast: q.firstLast,
-    fixedBits: q.fixedBits,
-  });
+  // Every weight comes from the file: no random initialisation to draw first.
+  const model = withoutInit(() => createModel(architecture));
+  quantizeModel(
+    model,
+    {
+      topBits: q.topBits,
+      minBits: q.minBits,
+      precisions: [bits],
+      rule: q.rule,
+      firstLast: q.firstLast,
+      fixedBits: q.fixedBits,
+    },
+    // The file supplies every weight (deployedWeight), so the step-size search would be wasted.
+    { initScales: false },
+  );
   const byName = new Map<string, Float32Array>();
   for (const t of [...read.fixed, ...read.perPrecision]) byName.set(t.name, t.data);
   const take = (name: string): Float32Array => {
