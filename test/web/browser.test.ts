@@ -49,6 +49,7 @@ test(
     const bytes = packCheckpoint(checkpoint);
     writeFileSync(join(dir, 'digits.strata'), bytes);
     const digit = await mnistDigitPng(dir, 0);
+    const other = await mnistDigitPng(dir, 1);
     const info = inspectStrata(bytes);
     await ensureClientBundle();
     t.diagnostic(
@@ -77,6 +78,9 @@ test(
     const problems: string[] = [];
     let rows: Row[];
     let reloaded: Row[];
+    let uploaded: Row[];
+    let uploadGets: number;
+    let phoneOverflow: number;
     let pageState: { state: string; error: string };
     const readRows = (trs: Element[]) =>
       trs.map((tr) => {
@@ -114,6 +118,21 @@ test(
         timeout: 60_000,
       });
       reloaded = await page.$$eval('tr.result', readRows);
+      // Another image: classified by the precisions already loaded, without a model request.
+      const gets = served.filter((l) => l.startsWith('GET /digits.strata')).length;
+      await page.setInputFiles('#upload', other.path);
+      await page.waitForFunction(
+        (label) =>
+          document.body.dataset.state === 'done' &&
+          (document.getElementById('image-note')?.textContent ?? '').includes(label),
+        'digit-1.png',
+        { timeout: 60_000 },
+      );
+      uploaded = await page.$$eval('tr.result', readRows);
+      uploadGets = served.filter((l) => l.startsWith('GET /digits.strata')).length - gets;
+      // At phone width nothing sticks out of the page (the table scrolls inside its own box).
+      await page.setViewportSize({ width: 375, height: 700 });
+      phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     } finally {
       await browser.close();
       await server.close();
@@ -169,6 +188,17 @@ test(
       reloaded.map((r) => r.logits),
       rows.map((r) => r.logits),
     );
+
+    assert.equal(uploadGets, 0, 'a new image downloads no model bytes');
+    assert.deepEqual(
+      uploaded.map((r) => r.bits),
+      held,
+    );
+    assert.notDeepEqual(
+      uploaded.map((r) => r.logits),
+      rows.map((r) => r.logits),
+    );
+    assert.ok(phoneOverflow <= 0, `the page is ${phoneOverflow} px wider than a 375 px screen`);
 
     // Node, from the same file and the same PNG, computes the same predictions.
     const spec = inputSpecFor(info.architecture, info.metadata);
