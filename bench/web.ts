@@ -96,12 +96,14 @@ const path = writeResult('web.json', {
     requests: cold.requests,
     transferredTotal: cold.transferredTotal,
     transferredBeforeFirst: cold.transferredBeforeFirst,
+    marks: cold.marks,
   },
   warm: {
     rows: warm.rows.map(({ logits: _, ...r }) => r),
     requests: warm.requests,
     transferredTotal: warm.transferredTotal,
     modelBodyBytes: warmModelBody,
+    marks: warm.marks,
   },
   summary,
 });
