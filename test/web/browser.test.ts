@@ -81,6 +81,9 @@ test(
     let uploaded: Row[];
     let uploadGets: number;
     let phoneOverflow: number;
+    let budgeted: Row[];
+    let budgetRanges: string[];
+    let earlier: string[];
     let pageState: { state: string; error: string };
     const readRows = (trs: Element[]) =>
       trs.map((tr) => {
@@ -133,6 +136,20 @@ test(
       // At phone width nothing sticks out of the page (the table scrolls inside its own box).
       await page.setViewportSize({ width: 375, height: 700 });
       phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      // A budget from the URL, without the cache: only the sections up to 3 bits are requested.
+      const before = served.length;
+      earlier = served.slice(0, before);
+      await page.goto(
+        `${server.url}/?model=digits.strata&image=/${encodeURIComponent('digit-0.png')}&maxBits=3&cache=off`,
+      );
+      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), null, {
+        timeout: 60_000,
+      });
+      budgeted = await page.$$eval('tr.result', readRows);
+      budgetRanges = served
+        .slice(before)
+        .filter((l) => l.startsWith('GET /digits.strata'))
+        .map((l) => / bytes=(\d+-\d+) /.exec(l)?.[1] ?? l);
     } finally {
       await browser.close();
       await server.close();
@@ -173,8 +190,8 @@ test(
     // Over both visits: one Range request per section, each for exactly that section's bytes, and
     // one HEAD (the reload checking that its cached copy is still the served file).
     const ends = info.precisions.map((p) => p.completeAt);
-    const modelRequests = served.filter((l) => l.startsWith('GET /digits.strata'));
-    assert.deepEqual(served.filter((l) => l.startsWith('HEAD /digits.strata')).length, 1);
+    const modelRequests = earlier.filter((l) => l.startsWith('GET /digits.strata'));
+    assert.deepEqual(earlier.filter((l) => l.startsWith('HEAD /digits.strata')).length, 1);
     assert.deepEqual(
       modelRequests.map((l) => / bytes=(\d+-\d+) 206 /.exec(l)?.[1]),
       ends.map((end, i) => `${i === 0 ? 0 : ends[i - 1]}-${end - 1}`),
@@ -199,6 +216,14 @@ test(
       rows.map((r) => r.logits),
     );
     assert.ok(phoneOverflow <= 0, `the page is ${phoneOverflow} px wider than a 375 px screen`);
+    assert.deepEqual(
+      budgeted.map((r) => [r.bits, r.fromCache]),
+      [
+        [2, false],
+        [3, false],
+      ],
+    );
+    assert.deepEqual(budgetRanges, [`0-${ends[0] - 1}`, `${ends[0]}-${ends[1] - 1}`]);
 
     // Node, from the same file and the same PNG, computes the same predictions.
     const spec = inputSpecFor(info.architecture, info.metadata);
