@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -163,6 +163,34 @@ test(
         'strata predict',
       );
       assert.match(cli, /cat/);
+
+      // `strata serve` from the install: the page, its script and sample image, the model by ranges.
+      const server = spawn(bin, ['serve', '.', '--port', '0', '--quiet'], { cwd: project });
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          server.stdout.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            const found = /serving .* at (http:\/\/\S+?)\/\n/.exec(out);
+            if (found) resolve(found[1]);
+          });
+          server.once('exit', (code) => reject(new Error(`strata serve exited (${code}): ${out}`)));
+        });
+        const page = await (await fetch(`${url}/`)).text();
+        assert.match(page, /model\.strata/);
+        const script = /src="(\/client\.js\?v=[^"]+)"/.exec(page);
+        assert.ok(script !== null);
+        const client = await fetch(`${url}${script[1]}`);
+        assert.equal(client.status, 200);
+        assert.equal(client.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+        assert.ok((await client.text()).length > 10_000);
+        assert.equal((await fetch(`${url}/samples/cifar10.png`)).status, 200);
+        const basic = await fetch(`${url}/model.strata`, { headers: { Range: 'bytes=0-99' } });
+        assert.equal(basic.status, 206);
+        assert.equal((await basic.arrayBuffer()).byteLength, 100);
+      } finally {
+        server.kill();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
