@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * Bundles the browser client (src/web/client.ts) into dist/web/client.js with esbuild: ESM for
- * browsers, the oneDNN addon loader replaced by a stub (src/web/backend-native-browser.ts), and
- * onnxruntime-web left out (the page imports it from /ort/ at run time). Any node: import that
- * reaches the bundle is an error.
+ * Bundles, with esbuild, ESM for browsers with the oneDNN addon loader replaced by a stub
+ * (src/web/backend-native-browser.ts), so the engine runs on its TypeScript reference backend:
+ * - the page's script, src/web/client.ts -> dist/web/client.js (what `strata serve` sends);
+ * - the browser library, src/web/index.ts -> dist/web/strata-web.js (the package's `strata/web`
+ *   entry, with its types in dist/web/index.d.ts from tsc).
+ * Any node: import that reaches a bundle is an error. Minified unless --no-minify.
  *
- *   node scripts/build-web.mjs [--minify] [--outfile path]
+ *   node scripts/build-web.mjs [--no-minify] [--outfile path (the page's script only)]
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -28,22 +30,23 @@ const browserStubs = {
 };
 
 /**
- * Builds the bundle; returns the output path. Options: outfile (default dist/web/client.js),
- * minify (default false), quiet (default false).
+ * Builds one bundle; returns the output path. Options: entry (default src/web/client.ts), outfile
+ * (default dist/web/client.js), minify (default true), quiet (default false).
  */
 export async function buildWeb(options = {}) {
   const { build } = await import('esbuild');
   const outfile = options.outfile ?? join(root, 'dist', 'web', 'client.js');
+  const entry = options.entry ?? join(root, 'src', 'web', 'client.ts');
   await mkdir(dirname(outfile), { recursive: true });
   const result = await build({
-    entryPoints: [join(root, 'src', 'web', 'client.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'browser',
     format: 'esm',
     target: ['es2022'],
     sourcemap: true,
-    minify: options.minify ?? false,
+    minify: options.minify ?? true,
     metafile: true,
     logLevel: options.quiet ? 'silent' : 'warning',
     plugins: [browserStubs],
@@ -59,9 +62,20 @@ export async function buildWeb(options = {}) {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--outfile');
-  const outfile = at >= 0 ? resolve(args[at + 1]) : undefined;
-  buildWeb({ outfile, minify: args.includes('--minify') })
-    .then((path) => console.log(`built ${path}`))
+  const minify = !args.includes('--no-minify');
+  const builds =
+    at >= 0
+      ? [buildWeb({ outfile: resolve(args[at + 1]), minify })]
+      : [
+          buildWeb({ minify }),
+          buildWeb({
+            minify,
+            entry: join(root, 'src', 'web', 'index.ts'),
+            outfile: join(root, 'dist', 'web', 'strata-web.js'),
+          }),
+        ];
+  Promise.all(builds)
+    .then((paths) => paths.forEach((path) => console.log(`built ${path}`)))
     .catch((e) => {
       console.error(e instanceof Error ? e.message : e);
       process.exitCode = 1;

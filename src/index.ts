@@ -13,3 +13,25 @@ export { exportOnnx } from './export/onnx-export.js';
 export { StrataSession, load, type SessionOptions, type Prediction } from './runtime/session.js';
 export { Tensor, backward, noGrad, scope } from './engine/index.js';
 export { InvalidInputError, limits, setLimits, type Limits } from './engine/limits.js';
+export { decodeImage } from './data/image-decode.js';
+export type { RawImage } from './data/dataset.js';
+export {
+  imageToInput,
+  inputSpecFor,
+  toChannels,
+  softmax,
+  topClasses,
+  classLabels,
+  type InputSpec,
+  type ClassScore,
+} from './web/preprocess.js';
+export { precisionInfoOf, describePrecisionInfo, type PrecisionInfo } from './web/precision-info.js';
+export {
+  openProgressive,
+  ProgressiveLoad,
+  ProgressiveModel,
+  type OpenProgressiveOptions,
+  type ModelPrediction,
+} from './web/open-progressive.js';
+export { memoryStore, type PrefixStore, type CachedPrefix } from './web/prefix-store.js';
+export { startServer, type StrataServer, type StrataServerOptions } from './runtime/server.js';

@@ -11,6 +11,7 @@ import type { StrataModelContent, StrataReadResult, PlainTensor } from '../forma
 import { describeValue, expectBoundedInteger, InvalidInputError } from '../engine/limits.js';
 import { checkArchitecture, classifierFeatures, createModel, type Architecture } from '../nn/models/index.js';
 import { MAX_CODE_BITS, reconstructionOffset } from '../quant/cascade.js';
+import { withoutInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import {
   clampQuantizerScales,
@@ -202,8 +203,10 @@ export function modelFromStrata(
   const architecture = checkArchitecture(header.architecture, source);
   const q = checkQuantization(header, source);
   checkClassifier(read, architecture, source);
-  const model = createModel(architecture);
-  quantizeModel(model, { ...q, precisions: [bits] });
+  // Every weight comes from the file: no random initialisation to draw first.
+  const model = withoutInit(() => createModel(architecture));
+  // The file supplies every weight (deployedWeight), so the step-size search would be wasted.
+  quantizeModel(model, { ...q, precisions: [bits] }, { initScales: false });
   const byName = new Map<string, Float32Array>();
   for (const t of [...read.fixed, ...read.perPrecision]) byName.set(t.name, t.data);
   const take = (name: string): Float32Array => {

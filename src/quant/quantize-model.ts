@@ -77,7 +77,11 @@ function slots(model: Module): Slot[] {
  * becomes a SwitchableBatchNorm2d with one copy per precision. The first layer and the last
  * classifier get `config.firstLast`.
  */
-export function quantizeModel(model: Module, partial: Partial<QuantConfig> = {}): QuantConfig {
+export function quantizeModel(
+  model: Module,
+  partial: Partial<QuantConfig> = {},
+  options: { initScales?: boolean } = {},
+): QuantConfig {
   const config = resolveQuantConfig(partial);
   const all = slots(model);
   const weighted = all.filter((s) => s.module instanceof Conv2d || s.module instanceof Linear);
@@ -102,6 +106,7 @@ export function quantizeModel(model: Module, partial: Partial<QuantConfig> = {})
           quantizeInput: s.module !== first,
         },
         config.precisions,
+        { initScale: options.initScales !== false },
       );
       s.parent.replaceChild(s.name, layer);
     } else if (s.module instanceof BatchNorm2d) {

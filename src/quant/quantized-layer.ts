@@ -55,7 +55,16 @@ export class QuantizedLayer extends Module {
    */
   stepLearnsFrom: ReadonlySet<number> | null = null;
 
-  constructor(inner: Conv2d | Linear, config: LayerQuantConfig, precisions: readonly number[]) {
+  /**
+   * `initScale: false` leaves the weight step sizes at 1 instead of searching them from the
+   * weights: for a layer whose weights a model file replaces (modelFromStrata), the search is wasted.
+   */
+  constructor(
+    inner: Conv2d | Linear,
+    config: LayerQuantConfig,
+    precisions: readonly number[],
+    options: { initScale?: boolean } = {},
+  ) {
     super();
     this.inner = inner;
     this.config = config;
@@ -66,7 +75,7 @@ export class QuantizedLayer extends Module {
         ? null
         : this.registerParameter('weightScale', new Parameter(Tensor.full([inner.weight.shape[0]], 1)));
     this.actState = this.registerBuffer('actState', Tensor.zeros([2]))!;
-    if (config.role !== 'float') this.initWeightScale(precisions);
+    if (config.role !== 'float' && options.initScale !== false) this.initWeightScale(precisions);
     for (const b of this.actPrecisions(precisions)) this.addActScale(b);
   }
 

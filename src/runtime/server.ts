@@ -1,21 +1,22 @@
 /**
  * A small HTTP server for progressive model delivery: the files of one folder (the .strata models,
- * images) with byte-range support, the browser page and its bundled client, onnxruntime-web's files,
- * and a JSON listing of the models.
+ * images) with byte-range support, the browser page and its bundled client, the page's sample
+ * images, and a JSON listing of the models.
  *
- * Routes: `/` (the page), `/client.js` (the esbuild bundle of src/web/client.ts), `/ort/<file>`
- * (node_modules/onnxruntime-web/dist), `/models` (listing), anything else a file of the folder.
+ * Routes: `/` (the page, with the model listing written into it), `/client.js` (the esbuild bundle
+ * of src/web/client.ts; cached for good when asked for with the version the page names),
+ * `/samples/<file>` (src/web/samples), `/models` (listing), anything else a file of the folder.
  *
- * Throttling paces the writes of the folder's files only, so a test or benchmark can simulate a slow
- * link for the model while the page and the 14 MB onnxruntime wasm arrive at local speed.
+ * Throttling paces the writes of the folder's files only, so a test can simulate a slow link for
+ * the model alone (bench:web throttles the browser itself instead, every byte included).
  */
 import { createReadStream, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { open, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspectStrata, StrataFormatError } from '../format/index.js';
 import { parsePreamble } from '../format/header.js';
@@ -33,9 +34,7 @@ export interface StrataServerOptions {
   throttleKbps?: number;
   /** Package root holding src/web/index.html and dist/web/client.js; default: found from this module. */
   webRoot?: string;
-  /** onnxruntime-web's dist folder; default: resolved from node_modules. */
-  ortDir?: string;
-  /** One line per request (method, path, status, bytes). */
+  /** One line per request (method, path, Range, status, time). */
   log?: (line: string) => void;
 }
 
@@ -118,10 +117,6 @@ export function contentType(path: string): string {
 
 export { packageRoot };
 
-export function defaultOrtDir(): string {
-  return dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
-}
-
 /** Where `scripts/build-web.mjs` writes the browser bundle. */
 export function clientBundlePath(webRoot = packageRoot()): string {
   return join(webRoot, 'dist', 'web', 'client.js');
@@ -150,10 +145,10 @@ export async function ensureClientBundle(
   const sources = join(webRoot, 'src');
   const builtAt = existsSync(bundle) ? statSync(bundle).mtimeMs : -1;
   if (builtAt >= 0 && (!existsSync(sources) || newestSourceMtime(sources) <= builtAt)) return bundle;
-  let build: { buildWeb(options: { outfile?: string; quiet?: boolean }): Promise<string> };
+  let build: { buildWeb(options: { outfile?: string; quiet?: boolean; minify?: boolean }): Promise<string> };
   try {
     build = (await import(pathToFileURL(join(webRoot, 'scripts', 'build-web.mjs')).href)) as typeof build;
-    return await build.buildWeb({ outfile: bundle, quiet: true });
+    return await build.buildWeb({ outfile: bundle, quiet: true, minify: true });
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     if (builtAt >= 0) {
@@ -432,11 +427,67 @@ function checkOptions(options: StrataServerOptions): void {
   }
 }
 
+const gzipped = new Map<string, Buffer>();
+
+/**
+ * Sends a page asset whole, gzip-compressed when the client accepts it (the client bundle shrinks
+ * to about a third, which is time before the first prediction on a slow link). With an ETag, a
+ * matching If-None-Match gets 304. Compressed copies are kept in memory by ETag.
+ */
+function sendAsset(
+  req: IncomingMessage,
+  res: ServerResponse,
+  asset: { body: Buffer; type: string; cache: string; etag: string | null },
+): number {
+  res.setHeader('Content-Type', asset.type);
+  res.setHeader('Cache-Control', asset.cache);
+  res.setHeader('Vary', 'Accept-Encoding');
+  if (asset.etag !== null) {
+    res.setHeader('ETag', asset.etag);
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.statusCode = 304;
+      res.end();
+      return 304;
+    }
+  }
+  let body = asset.body;
+  if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) && body.length > 1024) {
+    const key = asset.etag;
+    const packed = (key !== null ? gzipped.get(key) : undefined) ?? gzipSync(body, { level: 9 });
+    if (key !== null) gzipped.set(key, packed);
+    res.setHeader('Content-Encoding', 'gzip');
+    body = packed;
+  }
+  res.statusCode = 200;
+  res.setHeader('Content-Length', String(body.length));
+  if (req.method === 'HEAD') res.end();
+  else res.end(body);
+  return 200;
+}
+
+/** A version of the client bundle (its size and modification time), for the page's cache-busting URL. */
+async function bundleVersion(bundle: string): Promise<string | null> {
+  const info = await statFile(bundle);
+  return info === null ? null : `${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}`;
+}
+
+/**
+ * The page with the model listing written into it (one request less before the first prediction)
+ * and the client's URL carrying the bundle's version (so a browser may keep it cached for good).
+ */
+async function renderPage(webRoot: string, root: string): Promise<string> {
+  const template = await readFile(join(webRoot, 'src', 'web', 'index.html'), 'utf8');
+  const listing = JSON.stringify({ models: await listModels(root) }).replace(/</g, '\\u003c');
+  const version = (await bundleVersion(clientBundlePath(webRoot))) ?? 'missing';
+  return template
+    .replace('<!--strata:models-->', () => listing)
+    .replace('<!--strata:version-->', () => encodeURIComponent(version));
+}
+
 /** Starts the server; resolves once it listens. */
 export async function startServer(options: StrataServerOptions): Promise<StrataServer> {
   const root = await checkServerOptions(options);
   const webRoot = options.webRoot ?? packageRoot();
-  const ortDir = options.ortDir ?? defaultOrtDir();
   const bytesPerSecond = options.throttleKbps === undefined ? null : (options.throttleKbps * 1000) / 8;
   const log = options.log;
 
@@ -459,21 +510,30 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
       res.setHeader('Allow', 'GET, HEAD');
       throw new HttpError(405, 'method not allowed');
     }
-    const rawPath = (req.url ?? '/').split('?')[0].split('#')[0];
+    const [rawPath, query = ''] = (req.url ?? '/').split('#')[0].split('?');
     if (rawPath === '/' || rawPath === '/index.html') {
-      return serveFile(
-        req,
-        res,
-        { path: join(webRoot, 'src', 'web', 'index.html'), throttled: false, cache: 'no-cache' },
-        null,
-      );
+      const page = Buffer.from(await renderPage(webRoot, root));
+      return sendAsset(req, res, {
+        body: page,
+        type: 'text/html; charset=utf-8',
+        cache: 'no-cache',
+        etag: null,
+      });
     }
     if (rawPath === '/client.js' || rawPath === '/client.js.map') {
       const bundle = clientBundlePath(webRoot) + (rawPath.endsWith('.map') ? '.map' : '');
       if (!existsSync(bundle)) {
         throw new HttpError(404, 'client bundle not built: run `node scripts/build-web.mjs`');
       }
-      return serveFile(req, res, { path: bundle, throttled: false, cache: 'no-cache' }, null);
+      const asked = new URLSearchParams(query).get('v');
+      const current = await bundleVersion(clientBundlePath(webRoot));
+      // The page names the bundle's version: that URL's content never changes, so it may be kept.
+      const cache = asked !== null && asked === current ? 'public, max-age=31536000, immutable' : 'no-cache';
+      const info = await statFile(bundle);
+      if (info === null) throw new HttpError(404, 'not found');
+      const etag = etagOf(info.size, info.mtimeMs);
+      const type = contentType(bundle);
+      return sendAsset(req, res, { body: await readFile(bundle), type, cache, etag });
     }
     if (rawPath === '/favicon.ico') {
       // Browsers ask for it on every page load; an empty answer keeps their consoles quiet.
@@ -495,12 +555,16 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
       return 200;
     }
     const segments = safeSegments(rawPath);
-    if (segments[0] === 'ort') {
-      if (segments.length !== 2) throw new HttpError(404, 'not found');
+    if (segments[0] === 'samples') {
+      if (segments.length !== 2 || segments[1].startsWith('.')) throw new HttpError(404, 'not found');
       return serveFile(
         req,
         res,
-        { path: join(ortDir, segments[1]), throttled: false, cache: 'public, max-age=3600' },
+        {
+          path: join(webRoot, 'src', 'web', 'samples', segments[1]),
+          throttled: false,
+          cache: 'public, max-age=86400',
+        },
         null,
       );
     }
@@ -513,7 +577,8 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
     res.setHeader('X-Content-Type-Options', 'nosniff');
     handle(req, res)
       .then((status) => {
-        log?.(`${req.method} ${req.url} ${status} ${Math.round(performance.now() - started)} ms`);
+        const range = req.headers.range === undefined ? '' : ` ${req.headers.range}`;
+        log?.(`${req.method} ${req.url}${range} ${status} ${Math.round(performance.now() - started)} ms`);
       })
       .catch((e: unknown) => {
         const status = e instanceof HttpError ? e.status : 500;

@@ -1,37 +1,47 @@
 /**
- * The page served by `strata serve`: downloads a .strata model as one streaming GET and classifies
- * an image with every precision as soon as its bytes have arrived, appending one table row per
- * precision (with data-* attributes that tests read).
+ * The page served by `strata serve`, built on the browser library (`openProgressive`): it classifies
+ * an image with each precision of a .strata model as soon as that precision's bytes are there,
+ * lowest first, on Strata's own TypeScript engine (no other runtime is downloaded), and keeps the
+ * bytes it received in IndexedDB so that a reload, another image or a later visit costs no model
+ * bytes.
  *
- * Query parameters: `model` (a file name from /models; default the first listed), `image` (an image
- * URL; default a drawn digit), `until` (stop after this precision).
+ * URL options (all optional):
+ *   model=<file>     a model of the served folder (default: the first with a sample image of its classes)
+ *   image=<url>      the image to classify (default: the sample image of the model's dataset)
+ *   maxBits=<b>      stop at b bits (device budget)
+ *   maxBytes=<n>     stop at the highest precision within n bytes of the file
+ *   cache=off        neither read nor keep a cached copy (every visit downloads again)
  *
- * onnxruntime-web is loaded at run time from /ort/ (its wasm build, one thread, so the page needs no
- * cross-origin isolation); the rest of Strata is bundled in by scripts/build-web.mjs.
+ * Every result row carries data-* attributes (bits, bytes, ms, class, probability, logits, ...) and
+ * <body> data-state ('loading', 'done', 'error', 'choose'), which the tests and bench:web read.
  */
-import type * as OrtWeb from 'onnxruntime-web';
-import type { StrataHeader } from '../format/index.js';
 import {
-  classLabels,
-  imageToInput,
-  inputSpecFor,
-  softmax,
-  toChannels,
-  topClasses,
-  type InputSpec,
-} from './preprocess.js';
-import {
-  runProgressive,
-  warmUpOrt,
-  type ImageBatch,
-  type OrtLike,
-  type PrecisionResult,
-} from './progressive.js';
+  describePrecisionInfo,
+  indexedDbStore,
+  openProgressive,
+  pixelsToInput,
+  type ModelPrediction,
+  type ProgressiveModel,
+  type PrefixStore,
+} from './index.js';
 
-type OrtModule = typeof OrtWeb;
+interface Listing {
+  name: string;
+  url: string;
+  size: number;
+  architecture?: Record<string, unknown>;
+  precisions?: { bits: number; completeAt: number }[];
+  metadata?: Record<string, unknown> | null;
+  error?: string;
+}
 
-const ORT_URL = '/ort/ort.wasm.min.mjs';
-const SESSION_OPTIONS = { executionProviders: ['wasm'] };
+interface Pixels {
+  rgba: Uint8ClampedArray;
+  height: number;
+  width: number;
+}
+
+const params = new URLSearchParams(location.search);
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -39,7 +49,7 @@ function element<T extends HTMLElement>(id: string): T {
   return found as T;
 }
 
-function setState(state: 'starting' | 'loading' | 'done' | 'error' | 'choose'): void {
+function setState(state: 'loading' | 'done' | 'error' | 'choose'): void {
   document.body.dataset.state = state;
 }
 
@@ -52,34 +62,56 @@ function showError(e: unknown): void {
   console.error(e);
 }
 
-const formatKb = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
+/** Bytes in KiB (1,024 bytes), the one unit of the page. */
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 
-let ortPromise: Promise<{ ort: OrtModule; ready: Promise<void> }> | null = null;
-
-/** Imports onnxruntime-web once and starts compiling its wasm module right away. */
-function loadOrt(): Promise<{ ort: OrtModule; ready: Promise<void> }> {
-  ortPromise ??= (async () => {
-    // A variable keeps esbuild from trying to bundle the runtime module.
-    const url: string = ORT_URL;
-    const ort = (await import(/* webpackIgnore: true */ url)) as OrtModule;
-    ort.env.wasm.numThreads = 1;
-    ort.env.wasm.proxy = false;
-    ort.env.wasm.wasmPaths = '/ort/';
-    const ready = warmUpOrt(ort as unknown as OrtLike, SESSION_OPTIONS);
-    return { ort, ready };
-  })();
-  return ortPromise;
+function integerParam(name: string): number | undefined {
+  const text = params.get(name);
+  if (text === null || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Expected a positive integer for ${name} but received '${text}'`);
+  }
+  return value;
 }
 
-interface PixelSource {
-  /** RGBA, row-major. */
-  rgba: Uint8ClampedArray;
-  height: number;
-  width: number;
+/** The listing `strata serve` writes into the page (or, elsewhere, GET /models). */
+async function readListing(): Promise<Listing[]> {
+  const inline = document.getElementById('strata-models')?.textContent?.trim();
+  if (inline !== undefined && inline !== '' && !inline.startsWith('<!--')) {
+    return (JSON.parse(inline) as { models: Listing[] }).models;
+  }
+  const response = await fetch('/models');
+  if (!response.ok) throw new Error(`GET /models: ${response.status} ${response.statusText}`);
+  return ((await response.json()) as { models: Listing[] }).models;
 }
 
-/** Decodes an image file to its exact pixel values (no colour management, no premultiplication). */
-async function decodePixels(blob: Blob): Promise<PixelSource> {
+/** The sample image the page ships for a model's dataset, or null. */
+function sampleFor(metadata: Record<string, unknown> | null | undefined): string | null {
+  const dataset = typeof metadata?.dataset === 'string' ? metadata.dataset : '';
+  if (dataset.startsWith('cifar10') && !dataset.startsWith('cifar100')) return '/samples/cifar10.png';
+  if (dataset.startsWith('fashion-mnist')) return '/samples/fashion-mnist.png';
+  if (dataset.startsWith('mnist')) return '/samples/mnist.png';
+  return null;
+}
+
+function showModels(models: Listing[], current: string): void {
+  const list = element('models');
+  list.replaceChildren('Models: ');
+  for (const m of models) {
+    const link = document.createElement('a');
+    const next = new URLSearchParams(params);
+    next.set('model', m.name);
+    next.delete('image');
+    link.href = `?${next.toString()}`;
+    link.textContent = m.name;
+    if (m.name === current) link.setAttribute('aria-current', 'true');
+    list.append(link);
+  }
+}
+
+async function decodePixels(blob: Blob): Promise<Pixels> {
+  // Exact pixel values: no colour management, no premultiplication.
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const canvas = document.createElement('canvas');
   canvas.width = bitmap.width;
@@ -92,25 +124,13 @@ async function decodePixels(blob: Blob): Promise<PixelSource> {
   return { rgba: data, height: canvas.height, width: canvas.width };
 }
 
-/** A stand-in input when no image is given: a white digit on black, drawn at the model's size. */
-function drawnSample(spec: InputSpec): PixelSource {
-  const canvas = document.createElement('canvas');
-  canvas.width = spec.width;
-  canvas.height = spec.height;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  if (ctx === null) throw new Error('canvas 2d context unavailable');
-  ctx.fillStyle = '#000';
-  ctx.fillRect(0, 0, spec.width, spec.height);
-  ctx.fillStyle = '#fff';
-  ctx.font = `bold ${Math.round(spec.height * 0.8)}px sans-serif`;
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'middle';
-  ctx.fillText('3', spec.width / 2, spec.height / 2 + spec.height * 0.05);
-  const { data } = ctx.getImageData(0, 0, spec.width, spec.height);
-  return { rgba: data, height: spec.height, width: spec.width };
+async function fetchPixels(url: string): Promise<Pixels> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${response.statusText}`);
+  return decodePixels(await response.blob());
 }
 
-function showPreview(pixels: PixelSource): void {
+function showPreview(pixels: Pixels): void {
   const canvas = element<HTMLCanvasElement>('preview');
   const ctx = canvas.getContext('2d');
   if (ctx === null) return;
@@ -125,147 +145,204 @@ function showPreview(pixels: PixelSource): void {
   ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
 }
 
-function toBatch(pixels: PixelSource, spec: InputSpec): ImageBatch {
-  const image = toChannels(pixels.rgba, pixels.height, pixels.width, 4, spec.channels);
-  const data = imageToInput(image, spec);
-  return { data, shape: [1, spec.height, spec.width, spec.channels] };
-}
+/** Lets the browser paint a row before the next precision is classified. */
+const nextFrame = (): Promise<void> => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
 
-function appendRow(result: PrecisionResult, labels: string[] | null): void {
-  const probabilities = softmax(result.logits.subarray(0, result.numClasses));
-  const top = topClasses(probabilities, 5, labels ?? undefined);
-  const best = top[0];
+function showRow(model: ProgressiveModel, p: ModelPrediction, ms: number, transferred: number): void {
+  const best = p.top[0];
+  const expected = describePrecisionInfo(model.precisionInfo ?? undefined);
   const row = document.createElement('tr');
   row.className = 'result';
   Object.assign(row.dataset, {
-    bits: String(result.bits),
-    bytes: String(result.bytesAtPrecision),
-    bytesAtResult: String(result.bytesAtResult),
-    total: String(result.totalBytes),
-    downloadComplete: String(result.downloadCompleteAtResult),
+    bits: String(model.bits),
+    bytes: String(model.bytes),
+    total: String(model.fileLength),
+    transferred: String(transferred),
+    fromCache: String(model.fromCache),
     class: String(best.index),
     label: best.label,
     probability: String(best.probability),
-    ms: String(Math.round(result.msToResult)),
-    logits: JSON.stringify(Array.from(result.logits.subarray(0, result.numClasses))),
+    ms: String(Math.round(ms)),
+    loadMs: String(Math.round(p.timings.loadMs)),
+    runMs: String(Math.round(p.timings.runMs)),
+    expected,
+    logits: JSON.stringify(Array.from(p.logits.subarray(0, p.numClasses))),
   });
-  const cells = [
-    `${result.bits} bits`,
-    formatKb(result.bytesAtPrecision),
-    `${((100 * result.bytesAtPrecision) / result.totalBytes).toFixed(1)} %`,
-    `${Math.round(result.msToResult)} ms`,
-    `${best.label} (${(100 * best.probability).toFixed(1)} %)`,
-    top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', '),
+  const cells: [string, string][] = [
+    [`${model.bits} bits`, 'bits'],
+    [expected, 'expected'],
+    [kib(model.bytes), 'num'],
+    [`${Math.round(ms)} ms`, 'num'],
+    [`${best.label}`, 'prediction'],
+    [`${(100 * best.probability).toFixed(1)} %`, 'num'],
+    [p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)} %`).join(', '), 'top'],
+    [model.fromCache ? 'cache' : 'network', 'source'],
   ];
-  cells.forEach((text, i) => {
+  for (const [text, kind] of cells) {
     const cell = document.createElement('td');
     cell.textContent = text;
-    if (i === cells.length - 1) cell.className = 'top';
+    cell.className = kind;
     row.append(cell);
-  });
-  element('results').querySelector('tbody')?.append(row);
+  }
+  const body = element('results').querySelector('tbody');
+  const existing = body?.querySelector(`tr[data-bits="${model.bits}"]`);
+  if (existing) existing.replaceWith(row);
+  else body?.append(row);
   element('current').textContent =
-    `${best.label} (${(100 * best.probability).toFixed(1)} %) at ${result.bits} bits, ` +
-    `after ${formatKb(result.bytesAtPrecision)} of ${formatKb(result.totalBytes)}`;
+    `${best.label} (${(100 * best.probability).toFixed(1)} %) at ${model.bits} bits, ` +
+    `from ${kib(model.bytes)} of ${kib(model.fileLength)}`;
 }
 
-async function chooseModel(): Promise<string | null> {
-  const params = new URLSearchParams(location.search);
-  const named = params.get('model');
-  if (named !== null && named !== '') return named;
-  const response = await fetch('/models');
-  if (!response.ok) throw new Error(`GET /models: ${response.status} ${response.statusText}`);
-  const { models } = (await response.json()) as { models: { name: string; error?: string }[] };
-  const usable = models.filter((m) => m.error === undefined);
-  const list = element('models');
-  if (usable.length === 0) {
-    list.textContent = 'No .strata model files in the served folder.';
-    return null;
-  }
-  list.textContent = 'Models: ';
-  for (const m of usable) {
-    const link = document.createElement('a');
-    link.href = `?model=${encodeURIComponent(m.name)}`;
-    link.textContent = m.name;
-    list.append(link);
-  }
-  return usable[0].name;
+function describeModel(entry: Listing | undefined, name: string): string {
+  const arch = entry?.architecture;
+  const meta = entry?.metadata;
+  const parts = [name];
+  if (typeof arch?.name === 'string') parts.push(arch.name);
+  if (typeof meta?.dataset === 'string') parts.push(meta.dataset);
+  if (entry !== undefined) parts.push(kib(entry.size));
+  return parts.join(' · ');
 }
 
-async function classify(modelName: string, imageBlob: Blob | null): Promise<void> {
-  const params = new URLSearchParams(location.search);
-  const untilText = params.get('until');
-  const until = untilText === null ? undefined : Number(untilText);
-  const imageUrl = params.get('image');
-  setState('loading');
-  element('results').querySelector('tbody')?.replaceChildren();
-  element('current').textContent = '';
-  element('model-name').textContent = modelName;
-  const started = performance.now();
-  const { ort, ready } = await loadOrt();
-  const pendingImage: Promise<PixelSource | null> =
-    imageBlob !== null
-      ? decodePixels(imageBlob)
-      : imageUrl !== null && imageUrl !== ''
-        ? fetch(imageUrl).then(async (r) => {
-            if (!r.ok) throw new Error(`GET ${imageUrl}: ${r.status} ${r.statusText}`);
-            return decodePixels(await r.blob());
-          })
-        : Promise.resolve(null);
-  const modelUrl = modelName.startsWith('/')
-    ? modelName
-    : `/${modelName.split('/').map(encodeURIComponent).join('/')}`;
-  const response = await fetch(modelUrl, { cache: 'no-store' });
-  if (!response.ok || response.body === null) {
-    throw new Error(`GET ${modelUrl}: ${response.status} ${response.statusText}`);
+function setupBudgetForm(entry: Listing | undefined): void {
+  const form = element<HTMLFormElement>('budget');
+  const select = element<HTMLSelectElement>('max-bits');
+  for (const p of entry?.precisions ?? []) {
+    const option = document.createElement('option');
+    option.value = String(p.bits);
+    option.textContent = `${p.bits} bits (${kib(p.completeAt)})`;
+    select.append(option);
   }
-  const progress = element<HTMLProgressElement>('progress');
-  const bytesLabel = element('bytes');
-  let labels: string[] | null = null;
-  await runProgressive({
-    ort: ort as unknown as OrtLike,
-    body: response.body,
-    startedAt: started,
-    ortReady: ready,
-    sessionOptions: SESSION_OPTIONS,
-    ...(until !== undefined && Number.isInteger(until) ? { untilBits: until } : {}),
-    onHeader: (header: StrataHeader) => {
-      labels = classLabels(header.metadata);
-      progress.max = header.fileLength;
-      document.body.dataset.total = String(header.fileLength);
-    },
-    onProgress: (received, total) => {
-      progress.value = received;
-      bytesLabel.textContent = `${formatKb(received)}${total === null ? '' : ` of ${formatKb(total)}`}`;
-      document.body.dataset.received = String(received);
-      if (total !== null && received >= total) {
-        document.body.dataset.downloadMs = String(Math.round(performance.now() - started));
-      }
-    },
-    images: async (header) => {
-      const spec = inputSpecFor(header.architecture, header.metadata);
-      const pixels = (await pendingImage) ?? drawnSample(spec);
-      showPreview(pixels);
-      return toBatch(pixels, spec);
-    },
-    onResult: (result) => appendRow(result, labels),
+  select.value = params.get('maxBits') ?? '';
+  const bytesInput = element<HTMLInputElement>('max-kib');
+  const maxBytes = params.get('maxBytes');
+  if (maxBytes !== null && maxBytes !== '') bytesInput.value = String(Number(maxBytes) / 1024);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams(params);
+    if (select.value === '') next.delete('maxBits');
+    else next.set('maxBits', select.value);
+    const kibValue = Number(bytesInput.value);
+    if (bytesInput.value === '' || !(kibValue > 0)) next.delete('maxBytes');
+    else next.set('maxBytes', String(Math.floor(kibValue * 1024)));
+    location.search = next.toString();
   });
-  setState('done');
+}
+
+/** Moments of the page's first load (ms from navigation), kept in <body data-marks> for the benchmark. */
+const marks: Record<string, number> = {};
+function mark(name: string): void {
+  marks[name] ??= Math.round(performance.now());
+  document.body.dataset.marks = JSON.stringify(marks);
 }
 
 async function start(): Promise<void> {
-  // Start compiling onnxruntime's wasm while the model list and the first bytes are on the way.
-  void loadOrt().catch(() => undefined);
-  const modelName = await chooseModel();
-  if (modelName === null) {
+  mark('script');
+  setState('loading');
+  const maxBits = integerParam('maxBits');
+  const maxBytes = integerParam('maxBytes');
+  const store: PrefixStore | null =
+    params.get('cache') === 'off' || typeof indexedDB === 'undefined' ? null : indexedDbStore();
+  const models = (await readListing()).filter((m) => m.error === undefined);
+  mark('listing');
+  const named = params.get('model');
+  const modelName =
+    named !== null && named !== ''
+      ? named
+      : (models.find((m) => sampleFor(m.metadata) !== null) ?? models[0])?.name;
+  if (modelName === undefined) {
+    element('models').textContent = 'No .strata model files in the served folder.';
     setState('choose');
     return;
   }
+  showModels(models, modelName);
+  const entry = models.find((m) => m.name === modelName);
+  element('model-name').textContent = describeModel(entry, modelName);
+  setupBudgetForm(entry);
+
+  const imageUrl = params.get('image') || sampleFor(entry?.metadata);
+  let pixels: Promise<Pixels> | null = imageUrl === null ? null : fetchPixels(imageUrl);
+  element('image-note').textContent =
+    imageUrl === null
+      ? 'This model has no sample image; choose one of its classes.'
+      : params.get('image')
+        ? `Image: ${imageUrl}`
+        : `Sample image from the ${String(entry?.metadata?.dataset)} held-out data.`;
+
+  mark('openProgressive');
+  const modelUrl = entry?.url ?? `/${modelName.split('/').map(encodeURIComponent).join('/')}`;
+  const progress = element<HTMLProgressElement>('progress');
+  const load = openProgressive(modelUrl, {
+    store,
+    ...(maxBits !== undefined ? { maxBits } : {}),
+    ...(maxBytes !== undefined ? { maxBytes } : {}),
+    // The listing says where the basic layer ends: header and basic layer in one request.
+    ...(entry?.precisions?.[0] ? { firstRequestBytes: entry.precisions[0].completeAt } : {}),
+    onProgress: ({ bytes, fileLength, fromCache, transferred }) => {
+      progress.max = fileLength ?? entry?.size ?? 1;
+      progress.value = bytes;
+      element('bytes').textContent =
+        `${kib(bytes)}${fileLength === null ? '' : ` of ${kib(fileLength)}`} held ` +
+        `(${kib(fromCache)} from cache, ${kib(transferred)} downloaded)`;
+      Object.assign(document.body.dataset, {
+        received: String(bytes),
+        fromCache: String(fromCache),
+        transferred: String(transferred),
+      });
+    },
+  });
+
+  const loaded: ProgressiveModel[] = [];
+  /** Times are from `since` (0: the navigation). */
+  const classifyAll = async (source: Pixels, list: readonly ProgressiveModel[], since: number) => {
+    for (const model of list) {
+      const input = pixelsToInput(source.rgba, source.height, source.width, model.inputSpec);
+      const p = model.predict(input);
+      showRow(model, p, performance.now() - since, load.transferredBytes);
+      await nextFrame();
+    }
+  };
+
   element<HTMLInputElement>('upload').addEventListener('change', (event) => {
     const file = (event.target as HTMLInputElement).files?.[0];
-    if (file !== undefined) classify(modelName, file).catch(showError);
+    if (file === undefined) return;
+    // A new image: the models already loaded classify it; no model byte is downloaded again.
+    setState('loading');
+    const since = performance.now();
+    pixels = decodePixels(file);
+    pixels
+      .then(async (p) => {
+        showPreview(p);
+        element('image-note').textContent = `Image: ${file.name}`;
+        await classifyAll(p, [...loaded], since);
+        setState('done');
+      })
+      .catch(showError);
   });
-  await classify(modelName, null);
+  element('clear-cache').addEventListener('click', () => {
+    const removal = store === null ? Promise.resolve() : store.delete(new URL(modelUrl, location.href).href);
+    removal.then(() => location.reload()).catch(showError);
+  });
+
+  let previewShown = false;
+  void pixels?.then(() => mark('image'));
+  for await (const model of load) {
+    mark('firstModel');
+    loaded.push(model);
+    document.body.dataset.total = String(model.fileLength);
+    if (pixels === null) continue;
+    const source = await pixels;
+    if (!previewShown) {
+      showPreview(source);
+      previewShown = true;
+    }
+    await classifyAll(source, [model], 0);
+    if (document.body.dataset.firstMs === undefined) {
+      document.body.dataset.firstMs = String(Math.round(performance.now()));
+    }
+  }
+  document.body.dataset.doneMs = String(Math.round(performance.now()));
+  document.body.dataset.requests = JSON.stringify(load.requests);
+  setState(pixels === null ? 'choose' : 'done');
 }
 
 start().catch(showError);

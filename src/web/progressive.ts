@@ -1,8 +1,9 @@
 /**
  * Progressive inference: read a .strata byte stream and, each time another precision is complete,
  * rebuild the network at that precision, export it to ONNX and classify with onnxruntime, while the
- * rest of the file keeps arriving. The browser client runs it with onnxruntime-web, the deploy
- * benchmark with onnxruntime-node (both expose the same InferenceSession and Tensor API).
+ * rest of the file keeps arriving. The deploy benchmark runs it with onnxruntime-node; any runtime
+ * with onnxruntime's InferenceSession and Tensor API (onnxruntime-web too) fits. The browser page
+ * does not use it: it runs on Strata's own engine through openProgressive (open-progressive.ts).
  * Browser-safe: no node: imports.
  */
 import { encodeOnnxModel, OnnxDataType } from '../export/onnx-proto.js';
@@ -23,7 +24,7 @@ export interface OrtSessionLike {
   release(): Promise<void>;
 }
 
-/** What onnxruntime-web and onnxruntime-node both provide. */
+/** What onnxruntime-node (and onnxruntime-web) provide. */
 export interface OrtLike {
   InferenceSession: {
     create(model: Uint8Array, options?: { executionProviders?: string[] }): Promise<OrtSessionLike>;

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Random } from '../../src/engine/random.js';
 import { inspectStrata, writeStrata } from '../../src/format/index.js';
-import { contentType, parseRange, startServer, type ModelListing } from '../../src/runtime/server.js';
+import {
+  contentType,
+  ensureClientBundle,
+  parseRange,
+  startServer,
+  type ModelListing,
+} from '../../src/runtime/server.js';
 import { smallContent } from '../format/helpers.js';
 
 const outside = mkdtempSync(join(tmpdir(), 'strata-server-outside-'));
@@ -176,9 +182,10 @@ test('path traversal, encoded traversal, NUL, backslashes, dotfiles and escaping
     `/${outside}/secret.txt`,
     '/.hidden',
     '/link.txt',
-    '/ort/../package.json',
-    '/ort/%2e%2e/package.json',
-    '/ort/sub/ort.min.mjs',
+    '/samples/../index.html',
+    '/samples/%2e%2e/index.html',
+    '/samples/sub/cifar10.png',
+    '/samples/.hidden',
     'http:/x',
   ];
   for (const path of attempts) {
@@ -192,22 +199,42 @@ test('path traversal, encoded traversal, NUL, backslashes, dotfiles and escaping
   assert.equal((await raw('/sub/inner.txt')).body.toString(), 'inner');
 });
 
-test('content types: page, wasm, mjs, .strata; the ort files come from onnxruntime-web', async () => {
+test('content types; the page carries the model listing and a versioned client URL; samples', async () => {
   assert.equal(contentType('x.wasm'), 'application/wasm');
   assert.equal(contentType('x.MJS'), 'text/javascript; charset=utf-8');
+  await ensureClientBundle();
   const page = await raw('/');
   assert.equal(page.status, 200);
   assert.match(String(page.headers['content-type']), /^text\/html/);
-  assert.ok(page.body.toString().includes('/client.js'));
-  const wasm = await raw('/ort/ort-wasm-simd-threaded.wasm', { method: 'HEAD' });
-  assert.equal(wasm.status, 200);
-  assert.equal(wasm.headers['content-type'], 'application/wasm');
-  const mjs = await raw('/ort/ort.wasm.min.mjs', { method: 'HEAD' });
-  assert.equal(mjs.headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal(page.headers['cache-control'], 'no-cache');
+  const html = page.body.toString();
+  const listed = /<script id="strata-models" type="application\/json">(.*?)<\/script>/s.exec(html);
+  assert.ok(listed !== null, 'the listing is in the page');
+  const { models } = JSON.parse(listed[1]) as { models: ModelListing[] };
+  assert.deepEqual(
+    models.map((m) => m.name),
+    ['broken.strata', 'model.strata'],
+  );
+  assert.ok(!listed[1].includes('<'), 'no markup can end the script element early');
+  const version = /src="\/client\.js\?v=([^"]+)"/.exec(html);
+  assert.ok(version !== null, 'the client URL names its version');
+  const pinned = await raw(`/client.js?v=${version[1]}`, { method: 'HEAD' });
+  assert.equal(pinned.status, 200);
+  assert.equal(pinned.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.equal((await raw('/client.js?v=old', { method: 'HEAD' })).headers['cache-control'], 'no-cache');
+  assert.equal((await raw('/client.js', { method: 'HEAD' })).headers['cache-control'], 'no-cache');
+  const head = await raw('/', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
+
+  const sample = await raw('/samples/cifar10.png');
+  assert.equal(sample.status, 200);
+  assert.equal(sample.headers['content-type'], 'image/png');
+  assert.match(String(sample.headers['cache-control']), /max-age=\d+/);
+  assert.equal((await raw('/samples/missing.png')).status, 404);
   const strata = await raw('/model.strata');
   assert.equal(strata.headers['content-type'], 'application/octet-stream');
   assert.deepEqual(new Uint8Array(strata.body), model);
-  assert.equal((await raw('/ort/missing.wasm')).status, 404);
 });
 
 test('/models lists the .strata files with their precisions, and unreadable ones with an error', async () => {
@@ -246,10 +273,10 @@ test('throttling paces the folder files to the given rate; the page assets are n
     assert.equal(partial.status, 206);
     assert.deepEqual(new Uint8Array(await partial.arrayBuffer()), blob.subarray(500, 600));
     const t1 = performance.now();
-    const mjs = await fetch(`${slow.url}/ort/ort.wasm.min.mjs`);
-    const size = (await mjs.arrayBuffer()).byteLength;
-    // At 8,000 bytes/s this would take several seconds.
-    assert.ok(size > 20_000 && performance.now() - t1 < 2000);
+    const page = await fetch(`${slow.url}/`);
+    const size = (await page.arrayBuffer()).byteLength;
+    // At 8,000 bytes/s this would take about half a second.
+    assert.ok(size > 4000 && performance.now() - t1 < 400, `page: ${size} B in ${performance.now() - t1} ms`);
   } finally {
     await slow.close();
   }

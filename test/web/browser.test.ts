@@ -1,7 +1,8 @@
 /**
  * End to end in headless Chromium: a trained model is served over a throttled link, and the page
  * must classify with the 2-bit basic layer before the download is complete, then with every higher
- * precision, ending with what Node computes from the same file and image.
+ * precision, ending with what Node computes from the same file and image. The model arrives in one
+ * Range request per section; a reload classifies from the cached copy without a model byte.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,9 +24,9 @@ const DOWNLOAD_SECONDS = 2.5;
 interface Row {
   bits: number;
   bytes: number;
-  bytesAtResult: number;
+  transferred: number;
   total: number;
-  downloadComplete: boolean;
+  fromCache: boolean;
   cls: number;
   probability: number;
   ms: number;
@@ -48,16 +49,19 @@ test(
     const bytes = packCheckpoint(checkpoint);
     writeFileSync(join(dir, 'digits.strata'), bytes);
     const digit = await mnistDigitPng(dir, 0);
+    const other = await mnistDigitPng(dir, 1);
     const info = inspectStrata(bytes);
     await ensureClientBundle();
     t.diagnostic(
       `trained and packed in ${((performance.now() - started) / 1000).toFixed(1)} s; file ${bytes.length} bytes`,
     );
 
+    const served: string[] = [];
     const server = await startServer({
       root: dir,
       port: 0,
       throttleKbps: (bytes.length * 8) / 1000 / DOWNLOAD_SECONDS,
+      log: (line) => served.push(line),
     });
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -73,7 +77,29 @@ test(
     });
     const problems: string[] = [];
     let rows: Row[];
-    let pageState: { state: string; error: string; downloadMs: string };
+    let reloaded: Row[];
+    let uploaded: Row[];
+    let uploadGets: number;
+    let phoneOverflow: number;
+    let budgeted: Row[];
+    let budgetRanges: string[];
+    let earlier: string[];
+    let pageState: { state: string; error: string };
+    const readRows = (trs: Element[]) =>
+      trs.map((tr) => {
+        const d = (tr as HTMLElement).dataset;
+        return {
+          bits: Number(d.bits),
+          bytes: Number(d.bytes),
+          transferred: Number(d.transferred),
+          total: Number(d.total),
+          fromCache: d.fromCache === 'true',
+          cls: Number(d.class),
+          probability: Number(d.probability),
+          ms: Number(d.ms),
+          logits: JSON.parse(d.logits ?? '[]') as number[],
+        };
+      });
     try {
       const page = await browser.newPage();
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -87,34 +113,52 @@ test(
       pageState = await page.evaluate(() => ({
         state: document.body.dataset.state ?? '',
         error: document.getElementById('error')?.textContent ?? '',
-        downloadMs: document.body.dataset.downloadMs ?? '',
       }));
-      rows = await page.$$eval('tr.result', (trs) =>
-        trs.map((tr) => {
-          const d = (tr as HTMLElement).dataset;
-          return {
-            bits: Number(d.bits),
-            bytes: Number(d.bytes),
-            bytesAtResult: Number(d.bytesAtResult),
-            total: Number(d.total),
-            downloadComplete: d.downloadComplete === 'true',
-            cls: Number(d.class),
-            probability: Number(d.probability),
-            ms: Number(d.ms),
-            logits: JSON.parse(d.logits ?? '[]') as number[],
-          };
-        }),
+      rows = await page.$$eval('tr.result', readRows);
+      // A reload: every precision from the cached copy, no model byte requested.
+      await page.reload();
+      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), null, {
+        timeout: 60_000,
+      });
+      reloaded = await page.$$eval('tr.result', readRows);
+      // Another image: classified by the precisions already loaded, without a model request.
+      const gets = served.filter((l) => l.startsWith('GET /digits.strata')).length;
+      await page.setInputFiles('#upload', other.path);
+      await page.waitForFunction(
+        (label) =>
+          document.body.dataset.state === 'done' &&
+          (document.getElementById('image-note')?.textContent ?? '').includes(label),
+        'digit-1.png',
+        { timeout: 60_000 },
       );
+      uploaded = await page.$$eval('tr.result', readRows);
+      uploadGets = served.filter((l) => l.startsWith('GET /digits.strata')).length - gets;
+      // At phone width nothing sticks out of the page (the table scrolls inside its own box).
+      await page.setViewportSize({ width: 375, height: 700 });
+      phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      // A budget from the URL, without the cache: only the sections up to 3 bits are requested.
+      const before = served.length;
+      earlier = served.slice(0, before);
+      await page.goto(
+        `${server.url}/?model=digits.strata&image=/${encodeURIComponent('digit-0.png')}&maxBits=3&cache=off`,
+      );
+      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), null, {
+        timeout: 60_000,
+      });
+      budgeted = await page.$$eval('tr.result', readRows);
+      budgetRanges = served
+        .slice(before)
+        .filter((l) => l.startsWith('GET /digits.strata'))
+        .map((l) => / bytes=(\d+-\d+) /.exec(l)?.[1] ?? l);
     } finally {
       await browser.close();
       await server.close();
     }
     for (const r of rows) {
       t.diagnostic(
-        `w${r.bits}: complete at ${r.bytes} B, predicted at ${r.ms} ms with ${r.bytesAtResult}/${r.total} B: class ${r.cls} (${(100 * r.probability).toFixed(1)} %)`,
+        `w${r.bits}: complete at ${r.bytes} B, predicted at ${r.ms} ms with ${r.transferred}/${r.total} B received: class ${r.cls} (${(100 * r.probability).toFixed(1)} %)`,
       );
     }
-    t.diagnostic(`download finished at ${pageState.downloadMs} ms`);
     assert.equal(
       pageState.state,
       'done',
@@ -140,14 +184,46 @@ test(
     // The basic layer was complete, and its prediction on screen, while the file was still arriving.
     const first = rows[0];
     assert.ok(
-      first.bytes < bytes.length,
-      `2-bit precision only complete at ${first.bytes} of ${bytes.length} B`,
+      first.transferred < bytes.length,
+      `2-bit prediction appeared only after the whole file (${first.transferred} of ${bytes.length} B)`,
     );
-    assert.ok(
-      !first.downloadComplete && first.bytesAtResult < bytes.length,
-      `2-bit prediction appeared only after the whole file (${first.bytesAtResult} of ${bytes.length} B)`,
+    // Over both visits: one Range request per section, each for exactly that section's bytes, and
+    // one HEAD (the reload checking that its cached copy is still the served file).
+    const ends = info.precisions.map((p) => p.completeAt);
+    const modelRequests = earlier.filter((l) => l.startsWith('GET /digits.strata'));
+    assert.deepEqual(earlier.filter((l) => l.startsWith('HEAD /digits.strata')).length, 1);
+    assert.deepEqual(
+      modelRequests.map((l) => / bytes=(\d+-\d+) 206 /.exec(l)?.[1]),
+      ends.map((end, i) => `${i === 0 ? 0 : ends[i - 1]}-${end - 1}`),
     );
-    assert.ok(rows.at(-1)!.downloadComplete);
+    // The reload: every precision again, from the cache; the only model request is a HEAD check.
+    assert.deepEqual(
+      reloaded.map((r) => [r.bits, r.fromCache, r.transferred]),
+      held.map((b) => [b, true, 0]),
+    );
+    assert.deepEqual(
+      reloaded.map((r) => r.logits),
+      rows.map((r) => r.logits),
+    );
+
+    assert.equal(uploadGets, 0, 'a new image downloads no model bytes');
+    assert.deepEqual(
+      uploaded.map((r) => r.bits),
+      held,
+    );
+    assert.notDeepEqual(
+      uploaded.map((r) => r.logits),
+      rows.map((r) => r.logits),
+    );
+    assert.ok(phoneOverflow <= 0, `the page is ${phoneOverflow} px wider than a 375 px screen`);
+    assert.deepEqual(
+      budgeted.map((r) => [r.bits, r.fromCache]),
+      [
+        [2, false],
+        [3, false],
+      ],
+    );
+    assert.deepEqual(budgetRanges, [`0-${ends[0] - 1}`, `${ends[0]}-${ends[1] - 1}`]);
 
     // Node, from the same file and the same PNG, computes the same predictions.
     const spec = inputSpecFor(info.architecture, info.metadata);

@@ -1,0 +1,153 @@
+/**
+ * Where the browser client keeps the bytes of a model file it has received: a prefix of the file,
+ * with the validator (ETag or Last-Modified) of the representation it came from, so that a reload,
+ * a second visit or a resumed download asks the server only for what is missing.
+ * Browser-safe: no node: imports.
+ */
+
+/** A prefix of one file, as received. */
+export interface CachedPrefix {
+  /** Bytes [0, bytes.length) of the file. */
+  bytes: Uint8Array;
+  /** Length of the whole file, when a response said it. */
+  fileLength: number | null;
+  /** The response's ETag, or null. */
+  etag: string | null;
+  /** The response's Last-Modified, or null. */
+  lastModified: string | null;
+}
+
+/** Storage for cached prefixes, keyed by absolute URL. */
+export interface PrefixStore {
+  /**
+   * Optional, synchronous and fast: false when the store certainly holds nothing for `key` (the
+   * client then asks the network at once instead of waiting for the store), true or null otherwise.
+   */
+  mayHold?(key: string): boolean | null;
+  get(key: string): Promise<CachedPrefix | null>;
+  put(key: string, value: CachedPrefix): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** A store that lives as long as the object (tests, Node, or a page that must not persist). */
+export function memoryStore(): PrefixStore {
+  const entries = new Map<string, CachedPrefix>();
+  const copy = (v: CachedPrefix): CachedPrefix => ({ ...v, bytes: v.bytes.slice() });
+  return {
+    get: (key) => Promise.resolve(entries.has(key) ? copy(entries.get(key)!) : null),
+    put: (key, value) => {
+      entries.set(key, copy(value));
+      return Promise.resolve();
+    },
+    delete: (key) => {
+      entries.delete(key);
+      return Promise.resolve();
+    },
+  };
+}
+
+const OBJECT_STORE = 'prefixes';
+
+function requestResult<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function isCachedPrefix(value: unknown): value is CachedPrefix {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return (
+    v.bytes instanceof Uint8Array &&
+    (v.fileLength === null || typeof v.fileLength === 'number') &&
+    (v.etag === null || typeof v.etag === 'string') &&
+    (v.lastModified === null || typeof v.lastModified === 'string')
+  );
+}
+
+/** localStorage, where the environment has it and allows it (a sandboxed frame may throw). */
+function localStorageOrNull(): Storage | null {
+  try {
+    return typeof localStorage === 'undefined' ? null : localStorage;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Prefixes in IndexedDB (database `dbName`, default 'strata-models'). Every call opens its own
+ * transaction; an entry that does not have the expected shape reads as absent. A localStorage
+ * entry per key (`strata-prefix:<dbName>:<key>`) records that IndexedDB holds something for it, so
+ * that a first visit need not wait for IndexedDB to open before asking the network (`mayHold`).
+ */
+export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = indexedDB): PrefixStore {
+  const marker = (key: string) => `strata-prefix:${dbName}:${key}`;
+  const mark = (key: string, held: boolean) => {
+    try {
+      const storage = localStorageOrNull();
+      if (held) storage?.setItem(marker(key), '1');
+      else storage?.removeItem(marker(key));
+    } catch {
+      // Storage full or refused: mayHold then answers from what it has.
+    }
+  };
+  let db: Promise<IDBDatabase> | null = null;
+  const open = (): Promise<IDBDatabase> => {
+    db ??= new Promise<IDBDatabase>((resolve, reject) => {
+      const request = factory.open(dbName, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE);
+      request.onsuccess = () => {
+        performance.mark('strata:idb-open');
+        resolve(request.result);
+      };
+      request.onerror = () => reject(request.error ?? new Error(`cannot open IndexedDB '${dbName}'`));
+    }).catch((e: unknown) => {
+      db = null;
+      throw e;
+    });
+    return db;
+  };
+  const run = async <T>(
+    mode: IDBTransactionMode,
+    body: (store: IDBObjectStore) => IDBRequest<T>,
+  ): Promise<T> => {
+    const transaction = (await open()).transaction(OBJECT_STORE, mode);
+    const done = new Promise<void>((resolve, reject) => {
+      transaction.oncomplete = () => resolve();
+      transaction.onabort = transaction.onerror = () =>
+        reject(transaction.error ?? new Error('IndexedDB transaction failed'));
+    });
+    const result = await requestResult(body(transaction.objectStore(OBJECT_STORE)));
+    await done;
+    return result;
+  };
+  return {
+    mayHold(key) {
+      const storage = localStorageOrNull();
+      if (storage === null) return null;
+      try {
+        return storage.getItem(marker(key)) !== null;
+      } catch {
+        return null;
+      }
+    },
+    async get(key) {
+      const value: unknown = await run('readonly', (s) => s.get(key));
+      return isCachedPrefix(value) ? value : null;
+    },
+    async put(key, value) {
+      await run('readwrite', (s) => s.put({ ...value, bytes: value.bytes.slice() }, key));
+      mark(key, true);
+    },
+    async delete(key) {
+      mark(key, false);
+      await run('readwrite', (s) => s.delete(key));
+    },
+  };
+}
+
+/** The default store: IndexedDB where the environment has it, otherwise none (nothing persists). */
+export function defaultStore(): PrefixStore | null {
+  return typeof indexedDB === 'undefined' ? null : indexedDbStore();
+}
