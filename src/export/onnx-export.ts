@@ -66,6 +66,8 @@ export interface OnnxExportOptions {
    * (faster, not exact; see onnx-int.ts). Default false.
    */
   requantize?: boolean;
+  /** Extra metadata_props written into the model (for example what input the model expects). */
+  metadata?: Readonly<Record<string, string>>;
   /** Fixed batch size; default a symbolic `batch` dimension. */
   batch?: number;
   /** Fixed [height, width]; default symbolic `height`, `width`. */
@@ -504,6 +506,7 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
     ],
     outputs: [{ name: ONNX_OUTPUT_NAME, elemType: OnnxDataType.FLOAT, shape: [batch, classes] }],
     metadata: {
+      ...options.metadata,
       [ONNX_METADATA.bits]: bits === null ? 'float' : String(bits),
       [ONNX_METADATA.mode]: isFloat ? 'float' : 'integer',
       [ONNX_METADATA.layout]: 'NCHW',
