@@ -9,7 +9,7 @@
  * A layer computes, per output pixel p and channel c (channels-last, weights [O, I/groups, kH, kW]
  * or [O, I]):
  *     acc = sum a k (int32, exact),  S = sum of a over the receptive field,
- *     y   = scale[c] acc + corrScale[c] S + bias[c],  then max(y, 0) when relu.
+ *     y   = scale[c] acc + corrScale[c] S + bias[c] (+ residual),  then max(y, 0) when relu.
  * corrScale is null when the codes need no offset correction (see `export/int-plan.ts`).
  */
 import { getBackend } from './backend-registry.js';
@@ -21,6 +21,8 @@ export interface Int8LayerSpec {
   outC: number;
   srcSigned: boolean;
   relu: boolean;
+  /** Runs take a residual of the output's shape, added before the ReLU. */
+  residual?: boolean;
   kH?: number;
   kW?: number;
   strideH?: number;
@@ -46,7 +48,10 @@ export interface Int8Kernels {
     corrScale: Float32Array | null,
     bias: Float32Array,
   ): Int8Layer;
-  /** src [batch, inH, inW, inC] codes (linear: inH = inW = 1); dst [batch, outH, outW, outC] floats. */
+  /**
+   * src [batch, inH, inW, inC] codes (linear: inH = inW = 1); dst [batch, outH, outW, outC] floats;
+   * residual: like dst for a layer created with `residual`, else null.
+   */
   int8LayerRun(
     layer: Int8Layer,
     batch: number,
@@ -54,8 +59,9 @@ export interface Int8Kernels {
     inW: number,
     src: Codes,
     dst: Float32Array,
+    residual: Float32Array | null,
   ): void;
-  /** out = clamp(floor(x * fround(1 / scale) + 1/2), qmin, qmax): Strata's activation rounding. */
+  /** out = clamp(floor(x * fround(1 / scale) + 1/2), qmin, qmax): Strata's activation rounding (NaN: qmin). */
   quantizeCodes(x: Float32Array, scale: number, qmin: number, qmax: number, out: Codes): void;
 }
 
@@ -85,6 +91,7 @@ export const referenceInt8Kernels: Int8Kernels = {
       dilationH: 1,
       dilationW: 1,
       groups: 1,
+      residual: false,
       ...spec,
     };
     const per = (full.inC / full.groups) * full.kH * full.kW;
@@ -114,12 +121,15 @@ export const referenceInt8Kernels: Int8Kernels = {
     return layer as unknown as Int8Layer;
   },
 
-  int8LayerRun(handle, batch, inH, inW, src, dst) {
+  int8LayerRun(handle, batch, inH, inW, src, dst, residual) {
     const { spec: g, weights, scale, corrScale, bias } = handle as unknown as ReferenceLayer;
     const outH = g.kind === 'conv' ? outSize(inH, g.kH, g.strideH, g.padH, g.dilationH) : 1;
     const outW = g.kind === 'conv' ? outSize(inW, g.kW, g.strideW, g.padW, g.dilationW) : 1;
     if (src.length !== batch * inH * inW * g.inC || dst.length !== batch * outH * outW * g.outC) {
       throw new RangeError('int8LayerRun: src or dst size does not match the layer');
+    }
+    if (g.residual !== (residual !== null) || (residual !== null && residual.length !== dst.length)) {
+      throw new RangeError('int8LayerRun: the residual does not match the layer');
     }
     const inPer = g.inC / g.groups;
     const outPer = g.outC / g.groups;
@@ -149,6 +159,7 @@ export const referenceInt8Kernels: Int8Kernels = {
               Math.fround(scale[c] * acc) + (corrScale === null ? 0 : Math.fround(corrScale[c] * sum)),
             );
             y = Math.fround(y + bias[c]);
+            if (residual !== null) y = Math.fround(y + residual[base + c]);
             dst[base + c] = g.relu && y < 0 ? 0 : y;
           }
         }
@@ -160,7 +171,7 @@ export const referenceInt8Kernels: Int8Kernels = {
     const inv = Math.fround(1 / Math.fround(scale));
     for (let i = 0; i < x.length; i++) {
       const q = Math.floor(Math.fround(Math.fround(x[i] * inv) + 0.5));
-      out[i] = Number.isNaN(q) ? 0 : Math.min(qmax, Math.max(qmin, q));
+      out[i] = Number.isNaN(q) ? qmin : Math.min(qmax, Math.max(qmin, q));
     }
   },
 };
@@ -173,7 +184,8 @@ export function int8Kernels(): Int8Kernels {
     name: 'native',
     int8LayerCreate: (spec, weights, scale, corrScale, bias) =>
       addon.int8LayerCreate(spec, weights, scale, corrScale, bias),
-    int8LayerRun: (layer, batch, inH, inW, src, dst) => addon.int8LayerRun(layer, batch, inH, inW, src, dst),
+    int8LayerRun: (layer, batch, inH, inW, src, dst, residual) =>
+      addon.int8LayerRun(layer, batch, inH, inW, src, dst, residual),
     quantizeCodes: (x, scale, qmin, qmax, out) => addon.quantizeCodes(x, scale, qmin, qmax, out),
   };
 }

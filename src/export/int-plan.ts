@@ -19,7 +19,7 @@
  * the correction `corr * S`, where S is one extra integer reduction per output pixel (a ones kernel).
  * A batch norm after the layer is an affine map per channel and folds into the epilogue:
  *
- *     y[c] = scale[c] acc[c] + corrScale[c] S + bias[c]   (then ReLU when folded),
+ *     y[c] = scale[c] acc[c] + corrScale[c] S + bias[c]   (+ a residual, then ReLU when folded),
  *
  * where acc = sum a k. Nothing in it is approximate except float32 rounding of the epilogue.
  */
@@ -88,10 +88,12 @@ export type PlanStep =
       form: Int8Form;
       inputSigned: boolean;
       inputScale: number;
-      /** Epilogue: y = scale acc + corrScale S + bias, then ReLU when `relu`. */
+      /** Epilogue: y = scale acc + corrScale S + bias (+ residual), then ReLU when `relu`. */
       scale: Float32Array;
       corrScale: Float32Array;
       bias: Float32Array;
+      /** A value of the output's shape added before the ReLU (a residual block's shortcut), or null. */
+      residual: string | null;
       relu: boolean;
     }
   | {
@@ -286,6 +288,14 @@ class Planner {
   }
 
   private add(a: Value, b: Value, path: string): Value {
+    // A residual sum folds into the epilogue of the integer layer that made one of its operands.
+    const p = this.pending;
+    if (p !== null && p.kind === 'int' && !p.relu && p.residual === null && a.name !== b.name) {
+      if (p.output === a.name || p.output === b.name) {
+        p.residual = p.output === a.name ? b.name : a.name;
+        return p.output === a.name ? a : b;
+      }
+    }
     const output = this.fresh();
     this.push({ kind: 'add', path, inputs: [a.name, b.name], output });
     return { ...a, name: output };
@@ -429,6 +439,7 @@ class Planner {
       scale: stepScale,
       corrScale,
       bias: inner.bias === null ? new Float32Array(outC) : Float32Array.from(inner.bias.data),
+      residual: null,
       relu: false,
     };
     if (step.conv !== null && step.conv.groups > 1 && form.corr !== 0 && step.conv.groups !== outC) {

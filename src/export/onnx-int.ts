@@ -353,8 +353,8 @@ class IntEmitter {
     bias: Int32Array;
     sign: Int8Array;
   } | null {
-    if (!this.requantize || step.conv === null || step.form.corr !== 0 || step.output === this.plan.output)
-      return null;
+    if (!this.requantize || step.conv === null || step.form.corr !== 0 || step.residual !== null) return null;
+    if (step.output === this.plan.output) return null;
     const consumers = this.consumers.get(step.output) ?? [];
     if (consumers.length === 0 || consumers.some((c) => c.kind !== 'quantize')) return null;
     const quantizers = consumers as Extract<PlanStep, { kind: 'quantize' }>[];
@@ -460,6 +460,7 @@ class IntEmitter {
       ]);
     }
     y = g.node('Add', step.path, [y, g.float(`${step.path}.bias`, dims, step.bias)]);
+    if (step.residual !== null) y = g.node('Add', `${step.path}.residual`, [y, this.name(step.residual)]);
     return step.relu ? g.node('Relu', step.path, [y]) : y;
   }
 }

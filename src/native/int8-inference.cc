@@ -2,7 +2,8 @@
 // u8/s8 activation codes times s8 weight codes accumulated in s32, then per-channel output scales, a
 // per-channel bias (binary post-op) and ReLU (eltwise post-op) into f32. A layer is prepared once
 // (int8LayerCreate: its codes and epilogue are copied and reordered into the kernel's layout per
-// batch size) and run many times (int8LayerRun). When the layer needs the 8-bit offset correction
+// batch size) and run many times (int8LayerRun). A layer may add a residual (a residual block's
+// shortcut) before its ReLU, as a second binary post-op. When the layer needs the 8-bit offset correction
 // y += corrScale[c] * S (S = sum of the input codes over the receptive field), the weights get one
 // extra output channel of ones whose scale is 1, and a short loop applies the correction, bias and
 // ReLU. quantizeCodes rounds float activations to codes exactly as Strata's fake quantizer does.
@@ -87,7 +88,7 @@ struct Entry {
 };
 
 struct Int8Layer {
-  bool conv = true, src_signed = false, relu = false, corr = false;
+  bool conv = true, src_signed = false, relu = false, corr = false, residual = false;
   int64_t inC = 0, outC = 0, kH = 1, kW = 1, sH = 1, sW = 1, pH = 0, pW = 0, dH = 1, dW = 1, groups = 1;
   std::vector<int8_t> weights;  // user layout, [O(+1), I/groups, kH, kW] or [O(+1), I]
   std::vector<float> scale, corr_scale, bias;
@@ -135,6 +136,7 @@ Entry& entry_for(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW) {
     if (fused) {
       dnnl::post_ops po;
       po.append_binary(dnnl::algorithm::binary_add, bias_md);
+      if (L.residual) po.append_binary(dnnl::algorithm::binary_add, e->dst_md);
       if (L.relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
       attr.set_post_ops(po);
     }
@@ -177,13 +179,16 @@ Entry& entry_for(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW) {
   return ref;
 }
 
-void run(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW, void* src, float* dst) {
+void run(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW, void* src, float* dst, float* residual) {
   Entry& e = entry_for(L, batch, inH, inW);
   auto& eng = cpu_engine();
   memory src_m(e.src_md, eng, src);
   memory dst_m(e.dst_md, eng, e.fused ? static_cast<void*>(dst) : static_cast<void*>(e.wide.data()));
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, dst_m}};
   if (e.fused) args.insert({DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e.bias});
+  if (e.fused && L.residual) {
+    args.insert({DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, memory(e.dst_md, eng, residual)});
+  }
   e.prim.execute(cpu_stream(), args);
   cpu_stream().wait();
   if (e.fused) return;
@@ -193,6 +198,7 @@ void run(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW, void* src, float
   const bool corr = L.corr, relu = L.relu;
   const float* cs = L.corr_scale.data();
   const float* b = L.bias.data();
+  const float* res = residual;
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < pixels; p++) {
     const float* row = wide + p * W;
@@ -202,6 +208,7 @@ void run(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW, void* src, float
       float v = row[c];
       if (corr) v += cs[c] * s;
       v += b[c];
+      if (res != nullptr) v += res[p * O + c];
       out[c] = relu && v < 0.f ? 0.f : v;
     }
   }
@@ -228,6 +235,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     L->outC = bounded_int(env, spec, "outC", op, 1, big);
     L->src_signed = spec.Get("srcSigned").ToBoolean().Value();
     L->relu = spec.Get("relu").ToBoolean().Value();
+    L->residual = spec.Get("residual").ToBoolean().Value();
     if (L->conv) {
       L->kH = bounded_int(env, spec, "kH", op, 1, 1024);
       L->kW = bounded_int(env, spec, "kW", op, 1, 1024);
@@ -268,13 +276,14 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   });
 }
 
-// int8LayerRun(handle, batch, inH, inW, src: Uint8Array | Int8Array, dst: Float32Array)
-// src is channels-last [batch, inH, inW, inC] (linear: [batch, inC] with inH = inW = 1).
+// int8LayerRun(handle, batch, inH, inW, src: Uint8Array | Int8Array, dst: Float32Array, residual: Float32Array | null)
+// src is channels-last [batch, inH, inW, inC] (linear: [batch, inC] with inH = inW = 1); residual, like dst,
+// is added before the ReLU by a layer created with residual: true.
 Napi::Value Run(const Napi::CallbackInfo& info) {
   const char* op = "int8LayerRun";
   Napi::Env env = info.Env();
   return int8_guard(info, op, [&]() -> Napi::Value {
-    if (info.Length() != 6) throw Napi::TypeError::New(env, std::string(op) + ": expected 6 arguments");
+    if (info.Length() != 7) throw Napi::TypeError::New(env, std::string(op) + ": expected 7 arguments");
     if (!info[0].IsExternal()) throw Napi::TypeError::New(env, std::string(op) + ": expected a layer from int8LayerCreate");
     Int8Layer& L = *info[0].As<Napi::External<Int8Layer>>().Data();
     Napi::Object dims = Napi::Object::New(env);
@@ -314,14 +323,44 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, std::string(op) + ": expected " + std::to_string(out_n) + " floats for dst but received " +
                                            std::to_string(dst.length));
     }
+    float* residual = nullptr;
+    if (info[6].IsNull() || info[6].IsUndefined()) {
+      if (L.residual) throw Napi::RangeError::New(env, std::string(op) + ": this layer needs a residual");
+    } else {
+      if (!L.residual) throw Napi::RangeError::New(env, std::string(op) + ": this layer takes no residual (pass null)");
+      FloatArg r = float_arg(info, 6, op, "residual", 0);
+      if (r.length != out_n) {
+        throw Napi::RangeError::New(env, std::string(op) + ": expected " + std::to_string(out_n) +
+                                             " floats for residual but received " + std::to_string(r.length));
+      }
+      residual = r.data;
+    }
     void* src_ptr = static_cast<uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
-    run(L, batch, inH, inW, src_ptr, dst.data);
+    run(L, batch, inH, inW, src_ptr, dst.data, residual);
     return env.Undefined();
   });
 }
 
+// floor(x * inv + 1/2) clamped to [qmin, qmax] (NaN to qmin), written so that it vectorizes on
+// baseline x86-64: clamp first (so the int conversion cannot overflow), truncate, then step down
+// where truncation rounded a negative value up.
+template <typename T>
+void quantize(const float* x, T* out, int64_t n, float inv, double qmin, double qmax) {
+  const float lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
+  const float top = hi + 1.f;
+#pragma omp parallel for schedule(static) if (n > 262144)
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] * inv + 0.5f;
+    v = v > lo ? v : lo;
+    v = v < top ? v : hi;
+    int32_t t = static_cast<int32_t>(v);
+    t -= static_cast<float>(t) > v ? 1 : 0;
+    out[i] = static_cast<T>(t);
+  }
+}
+
 // quantizeCodes(x: Float32Array, scale, qmin, qmax, out: Uint8Array | Int8Array):
-// out = clamp(floor(x * fround(1 / scale) + 1/2), qmin, qmax), Strata's activation rounding.
+// out = clamp(floor(x * fround(1 / scale) + 1/2), qmin, qmax), Strata's activation rounding (NaN: qmin).
 Napi::Value QuantizeCodes(const Napi::CallbackInfo& info) {
   const char* op = "quantizeCodes";
   Napi::Env env = info.Env();
@@ -345,17 +384,9 @@ Napi::Value QuantizeCodes(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, std::string(op) + ": out must have as many elements as x");
     }
     const float inv = 1.f / static_cast<float>(scale);
-    const float fmin = static_cast<float>(qmin), fmax = static_cast<float>(qmax);
-    const int64_t n = static_cast<int64_t>(x.length);
-    const float* xs = x.data;
     void* base = static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-      float q = std::floor(xs[i] * inv + 0.5f);
-      q = std::isnan(q) ? 0.f : std::min(fmax, std::max(fmin, q));
-      if (is_signed) static_cast<int8_t*>(base)[i] = static_cast<int8_t>(q);
-      else static_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(q);
-    }
+    if (is_signed) quantize(x.data, static_cast<int8_t*>(base), static_cast<int64_t>(x.length), inv, qmin, qmax);
+    else quantize(x.data, static_cast<uint8_t*>(base), static_cast<int64_t>(x.length), inv, qmin, qmax);
     return env.Undefined();
   });
 }

@@ -2,7 +2,8 @@
  * Runs an integer plan (`export/int-plan.ts`) on Strata's engine: every integer step on the int8
  * kernels (`engine/int8-kernels.ts`: oneDNN when the native backend is active, else the TypeScript
  * reference, and `kernels` says which), every float step (the first convolution, pooling, residual
- * additions) on the active backend's float ops. Layers are prepared once, at construction.
+ * additions) on the active backend's float ops. Layers are prepared once, at construction. A runner
+ * reuses its buffers between runs, so one runner serves one caller at a time (runs are synchronous).
  */
 import { noGrad } from '../engine/autograd.js';
 import {
@@ -41,6 +42,19 @@ export class IntPlanRunner {
   readonly referenceLayers: string[] = [];
   private readonly layers = new Map<IntStep, { kernels: Int8Kernels; layer: Int8Layer }>();
   private readonly floatWeights = new Map<PlanStep, { weight: Tensor; bias: Tensor }>();
+  /**
+   * Output buffers of the integer and quantize steps, kept between runs of the same size: a fresh
+   * multi-megabyte array per layer and batch costs more in page faults than the int8 kernel itself.
+   */
+  private readonly buffers = new Map<PlanStep, Float32Array | Codes>();
+
+  private buffer<T extends Float32Array | Codes>(step: PlanStep, length: number, make: (n: number) => T): T {
+    const cached = this.buffers.get(step);
+    if (cached !== undefined && cached.length === length) return cached as T;
+    const fresh = make(length);
+    this.buffers.set(step, fresh);
+    return fresh;
+  }
 
   constructor(
     readonly plan: IntPlan,
@@ -61,6 +75,7 @@ export class IntPlanRunner {
             outC: step.outFeatures,
             srcSigned: step.inputSigned,
             relu: step.relu,
+            residual: step.residual !== null,
             ...(c === null
               ? {}
               : {
@@ -111,7 +126,10 @@ export class IntPlanRunner {
           switch (step.kind) {
             case 'quantize': {
               const x = get(step.input);
-              const out = step.qmin < 0 ? new Int8Array(x.data.length) : new Uint8Array(x.data.length);
+              const out =
+                step.qmin < 0
+                  ? this.buffer(step, x.data.length, (n) => new Int8Array(n))
+                  : this.buffer(step, x.data.length, (n) => new Uint8Array(n));
               this.kernels.quantizeCodes(x.data as Float32Array, step.scale, step.qmin, step.qmax, out);
               values.set(step.output, { data: out, shape: x.shape });
               break;
@@ -131,8 +149,9 @@ export class IntPlanRunner {
                   ? 1
                   : Math.floor((w + 2 * c.padding[1] - c.dilation[1] * (c.kernel[1] - 1) - 1) / c.stride[1]) +
                     1;
-              const out = new Float32Array(n * oh * ow * step.outFeatures);
-              kernels.int8LayerRun(layer, n, h, w, x.data as Codes, out);
+              const out = this.buffer(step, n * oh * ow * step.outFeatures, (m) => new Float32Array(m));
+              const residual = step.residual === null ? null : (get(step.residual).data as Float32Array);
+              kernels.int8LayerRun(layer, n, h, w, x.data as Codes, out, residual);
               values.set(step.output, {
                 data: out,
                 shape: c === null ? [n, step.outFeatures] : [n, oh, ow, step.outFeatures],

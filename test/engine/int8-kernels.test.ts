@@ -27,6 +27,7 @@ interface Case {
   scale: Float32Array;
   corrScale: Float32Array | null;
   bias: Float32Array;
+  residual: Float32Array | null;
 }
 
 function randomCase(rng: Random, i: number): Case {
@@ -67,8 +68,16 @@ function randomCase(rng: Random, i: number): Case {
     ? Int8Array.from(codes(n, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1))
     : Uint8Array.from(codes(n, 0, 2 ** bits - 1));
   const rand = (len: number, s: number) => Float32Array.from({ length: len }, () => s * rng.normal());
+  const outH = linear
+    ? 1
+    : Math.floor((inH + 2 * spec.padH! - spec.dilationH! * (spec.kH! - 1) - 1) / spec.strideH!) + 1;
+  const outW = linear
+    ? 1
+    : Math.floor((inW + 2 * spec.padW! - spec.dilationW! * (spec.kW! - 1) - 1) / spec.strideW!) + 1;
+  spec.residual = rng.next() < 0.4;
   return {
     spec,
+    residual: spec.residual ? rand(batch * outH * outW * outC, 1) : null,
     batch,
     inH,
     inW,
@@ -92,7 +101,7 @@ function run(kernels: Int8Kernels, c: Case): Float32Array {
       ? 1
       : Math.floor((c.inW + 2 * g.padW! - g.dilationW! * (g.kW! - 1) - 1) / g.strideW!) + 1;
   const out = new Float32Array(c.batch * outH * outW * g.outC);
-  kernels.int8LayerRun(layer, c.batch, c.inH, c.inW, c.src, out);
+  kernels.int8LayerRun(layer, c.batch, c.inH, c.inW, c.src, out, c.residual);
   return out;
 }
 
@@ -116,7 +125,11 @@ test('reference int8 layer = scale * conv(a, k) + corrScale * conv(a, ones) + bi
     referenceBackend.conv2dForward(geometry, a, new Float64Array(c.weights.length).fill(1), null, sums);
     for (let j = 0; j < got.length; j++) {
       const ch = j % g.outC;
-      let want = c.scale[ch] * acc[j] + (c.corrScale === null ? 0 : c.corrScale[ch] * sums[j]) + c.bias[ch];
+      let want =
+        c.scale[ch] * acc[j] +
+        (c.corrScale === null ? 0 : c.corrScale[ch] * sums[j]) +
+        c.bias[ch] +
+        (c.residual === null ? 0 : c.residual[j]);
       if (g.relu) want = Math.max(0, want);
       assert.ok(
         Math.abs(got[j] - want) <= 1e-5 * (1 + Math.abs(want)),
@@ -174,7 +187,7 @@ test(
       referenceBackend.fakeQuantActForward(x, scale, qmin, qmax, fake);
       for (let i = 1; i < x.length; i++)
         assert.equal(Math.fround(a[i] * Math.fround(scale)), fake[i], `element ${i}`);
-      assert.equal(a[0], 0);
+      assert.equal(a[0], qmin);
     }
   },
 );
@@ -245,27 +258,28 @@ test('native int8 entry points validate every argument and throw JS errors', { s
     },
   );
   const layer = addon.int8LayerCreate(spec, w, v, null, v);
-  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Int8Array(32), new Float32Array(48)), {
+  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Int8Array(32), new Float32Array(48), null), {
     name: 'TypeError',
     message: 'int8LayerRun: expected Uint8Array for src',
   });
-  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(31), new Float32Array(48)), {
+  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(31), new Float32Array(48), null), {
     name: 'RangeError',
     message: 'int8LayerRun: expected 32 codes for src but received 31',
   });
-  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(32), new Float32Array(47)), {
+  assert.throws(() => addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(32), new Float32Array(47), null), {
     name: 'RangeError',
     message: 'int8LayerRun: expected 48 floats for dst but received 47',
   });
   assert.throws(
-    () => addon.int8LayerRun(layer, 2 ** 31, 2 ** 24, 2 ** 24, new Uint8Array(32), new Float32Array(48)),
+    () =>
+      addon.int8LayerRun(layer, 2 ** 31, 2 ** 24, 2 ** 24, new Uint8Array(32), new Float32Array(48), null),
     {
       name: 'RangeError',
       message: 'int8LayerRun: tensor size overflows',
     },
   );
   assert.throws(
-    () => addon.int8LayerRun({} as typeof layer, 1, 4, 4, new Uint8Array(32), new Float32Array(48)),
+    () => addon.int8LayerRun({} as typeof layer, 1, 4, 4, new Uint8Array(32), new Float32Array(48), null),
     {
       name: 'TypeError',
       message: 'int8LayerRun: expected a layer from int8LayerCreate',
@@ -281,6 +295,13 @@ test('native int8 entry points validate every argument and throw JS errors', { s
   });
   // A valid call still works after all of that.
   const out = new Float32Array(48);
-  addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(32).fill(1), out);
+  assert.throws(
+    () => addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(32), new Float32Array(48), new Float32Array(48)),
+    {
+      name: 'RangeError',
+      message: 'int8LayerRun: this layer takes no residual (pass null)',
+    },
+  );
+  addon.int8LayerRun(layer, 1, 4, 4, new Uint8Array(32).fill(1), out, null);
   assert.deepEqual(Array.from(out), new Array<number>(48).fill(0));
 });
