@@ -11,8 +11,10 @@
  * - native_*: Strata's engine at batch 128: the integer plan on the oneDNN int8 kernels, and Strata's
  *   own float forward at b (native backend).
  *
- * Latencies are medians of --iters runs after --warmup runs, on --threads threads (onnxruntime
- * intra-op threads and oneDNN's OpenMP threads alike). It also records the CPU's ISA flags and the
+ * Latencies are medians of --iters runs after --warmup runs, integer and float alternated run by run
+ * (so that load from other processes falls on both alike), on --threads threads (onnxruntime intra-op
+ * threads, oneDNN's OpenMP threads and onnxruntime-web's wasm threads alike). onnxruntime-web (wasm,
+ * run in this Node process) is timed at batch 1 too, integer against float graph. It also records the CPU's ISA flags and the
  * load average, profiles one precision's graphs per operator type (where onnxruntime spends its time),
  * times the optional QLinearConv-requantizing graph, and compares the whole file with the dedicated
  * 8- and 4-bit files. With --first-iters N it also measures the first prediction over a throttled
@@ -23,6 +25,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { packCheckpoint } from '../src/cli/commands/pack.js';
 import { nativeAddon } from '../src/engine/backend-native.js';
 import { getBackend } from '../src/engine/backend-registry.js';
@@ -78,29 +81,68 @@ function cpuFlags(): string[] {
   }
 }
 
-function timeMs(runs: () => Promise<unknown>): Promise<number> {
-  return (async () => {
-    const times: number[] = [];
-    for (let i = 0; i < warmup + iters; i++) {
-      const t0 = performance.now();
-      await runs();
-      if (i >= warmup) times.push(performance.now() - t0);
+/**
+ * Median milliseconds of `a` and of `b`, run alternately (a b, b a, a b, ...) after --warmup runs of
+ * each, so that load from other processes on this shared machine falls on both sides alike.
+ */
+async function pairedMs(a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
+  const times: [number[], number[]] = [[], []];
+  const once = async (f: () => Promise<unknown>, into: number[] | null) => {
+    const t0 = performance.now();
+    await f();
+    into?.push(performance.now() - t0);
+  };
+  for (let i = 0; i < warmup; i++) {
+    await once(a, null);
+    await once(b, null);
+  }
+  for (let i = 0; i < iters; i++) {
+    if (i % 2 === 0) {
+      await once(a, times[0]);
+      await once(b, times[1]);
+    } else {
+      await once(b, times[1]);
+      await once(a, times[0]);
     }
-    return median(times);
-  })();
+  }
+  return [median(times[0]), median(times[1])];
 }
 
 const ortOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 as const };
 /** The same options as the progressive client's type names them. */
 const sessionOptions = ortOptions as { executionProviders?: string[] };
 
-async function ortLatency(onnx: Uint8Array, batch: number, rng: Random): Promise<number> {
-  const session = await ort.InferenceSession.create(onnx, ortOptions);
+/** onnxruntime-node latency of two graphs at one batch size, alternated. */
+async function ortPair(a: Uint8Array, b: Uint8Array, batch: number, rng: Random): Promise<[number, number]> {
+  const sa = await ort.InferenceSession.create(a, ortOptions);
+  const sb = await ort.InferenceSession.create(b, ortOptions);
   try {
     const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
-    return await timeMs(() => session.run({ [session.inputNames[0]]: input }));
+    return await pairedMs(
+      () => sa.run({ [sa.inputNames[0]]: input }),
+      () => sb.run({ [sb.inputNames[0]]: input }),
+    );
   } finally {
-    await session.release();
+    await sa.release();
+    await sb.release();
+  }
+}
+
+/** onnxruntime-web (wasm, in this Node process) latency of two graphs at batch 1, alternated. */
+async function webPair(a: Uint8Array, b: Uint8Array, rng: Random): Promise<[number, number]> {
+  ortWeb.env.wasm.numThreads = threads;
+  const options = { executionProviders: ['wasm'] };
+  const sa = await ortWeb.InferenceSession.create(a, options);
+  const sb = await ortWeb.InferenceSession.create(b, options);
+  try {
+    const input = new ortWeb.Tensor('float32', Tensor.randn([1, 3, 32, 32], rng).data, [1, 3, 32, 32]);
+    return await pairedMs(
+      () => sa.run({ [sa.inputNames[0]]: input }),
+      () => sb.run({ [sb.inputNames[0]]: input }),
+    );
+  } finally {
+    await sa.release();
+    await sb.release();
   }
 }
 
@@ -137,9 +179,17 @@ async function ortProfile(onnx: Uint8Array, batch: number, rng: Random): Promise
   }
 }
 
-async function nativeLatency(session: StrataSession, batch: number, rng: Random): Promise<number> {
+async function nativePair(
+  a: StrataSession,
+  b: StrataSession,
+  batch: number,
+  rng: Random,
+): Promise<[number, number]> {
   const input = { data: Tensor.randn([batch, 32, 32, 3], rng).data, shape: [batch, 32, 32, 3] };
-  return timeMs(() => session.predict(input));
+  return pairedMs(
+    () => a.predict(input),
+    () => b.predict(input),
+  );
 }
 
 /** The dedicated single-precision file: the b-bit codes as one section (topBits = minBits = b). */
@@ -210,6 +260,8 @@ interface Row {
   native_b1_ms: number;
   native_float_b1_ms: number;
   ort_requantize_b128_ms: number;
+  web_wasm_b1_ms: number;
+  web_wasm_float_b1_ms: number;
   first_prediction_runs_ms?: number[];
 }
 
@@ -223,20 +275,28 @@ for (const b of held) {
   const nativeInt = await StrataSession.create(model, { bits: b, engine: 'native' });
   const nativeFloat = await StrataSession.create(model, { bits: b, engine: 'native', float: true });
   if (nativeInt.arithmetic !== 'native-int8') throw new Error(`native session runs ${nativeInt.arithmetic}`);
+  const [ortB1, ortFloatB1] = await ortPair(integer, float, 1, rng);
+  const [ortB128, ortFloatB128] = await ortPair(integer, float, largeBatch, rng);
+  const [ortRequantizeB128] = await ortPair(requantized, float, largeBatch, rng);
+  const [nativeB128, nativeFloatB128] = await nativePair(nativeInt, nativeFloat, largeBatch, rng);
+  const [nativeB1, nativeFloatB1] = await nativePair(nativeInt, nativeFloat, 1, rng);
+  const [webB1, webFloatB1] = await webPair(integer, float, rng);
   const row: Row = {
     bits: b,
     strata_bytes: info.precisions.find((p) => p.bits === b)!.completeAt,
     onnx_bytes: integer.length,
     onnx_float_bytes: float.length,
-    ort_b1_ms: await ortLatency(integer, 1, rng),
-    ort_float_b1_ms: await ortLatency(float, 1, rng),
-    ort_b128_ms: await ortLatency(integer, largeBatch, rng),
-    ort_float_b128_ms: await ortLatency(float, largeBatch, rng),
-    native_b128_ms: await nativeLatency(nativeInt, largeBatch, rng),
-    native_float_b128_ms: await nativeLatency(nativeFloat, largeBatch, rng),
-    native_b1_ms: await nativeLatency(nativeInt, 1, rng),
-    native_float_b1_ms: await nativeLatency(nativeFloat, 1, rng),
-    ort_requantize_b128_ms: await ortLatency(requantized, largeBatch, rng),
+    ort_b1_ms: ortB1,
+    ort_float_b1_ms: ortFloatB1,
+    ort_b128_ms: ortB128,
+    ort_float_b128_ms: ortFloatB128,
+    native_b128_ms: nativeB128,
+    native_float_b128_ms: nativeFloatB128,
+    native_b1_ms: nativeB1,
+    native_float_b1_ms: nativeFloatB1,
+    ort_requantize_b128_ms: ortRequantizeB128,
+    web_wasm_b1_ms: webB1,
+    web_wasm_float_b1_ms: webFloatB1,
   };
   if (firstIters > 0) {
     row.first_prediction_runs_ms = await firstPredictionMs(bytes, b, Tensor.randn([1, 32, 32, 3], rng).data);
@@ -261,9 +321,9 @@ say(
   `ResNet-20, trained once-QAT checkpoint ${checkpoint} (trained at ${trained.join(',') || '?'} bits; ` +
     `the packed file holds ${held[0]}..${held.at(-1)}, the others derived by the cascade); ` +
     `threads=${threads} (onnxruntime intra-op and oneDNN OpenMP); onnxruntime-node ${ort.env.versions.common}; ` +
-    `native ${addon.version()}; cpu ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} logical cores, ` +
+    `onnxruntime-web ${ortWeb.env.versions.web ?? ''} (wasm); native ${addon.version()}; cpu ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} logical cores, ` +
     `flags ${flags.join(' ') || 'none found'}; load average ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; ` +
-    `median of ${iters} runs after ${warmup} warm-up`,
+    `median of ${iters} runs after ${warmup} warm-up, integer and float alternated`,
 );
 for (const r of rows) {
   say(
@@ -280,7 +340,8 @@ for (const r of rows) {
   say(
     `  bits=${r.bits} ort_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_b128_ms)} ort_b1=${ratio(r.ort_float_b1_ms, r.ort_b1_ms)} ` +
       `native_b${largeBatch}=${ratio(r.native_float_b128_ms, r.native_b128_ms)} native_b1=${ratio(r.native_float_b1_ms, r.native_b1_ms)} ` +
-      `ort_requantize_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_requantize_b128_ms)} (${fmt(r.ort_requantize_b128_ms)} ms, QLinearConv, not exact)` +
+      `ort_requantize_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_requantize_b128_ms)} (${fmt(r.ort_requantize_b128_ms)} ms, QLinearConv, not exact) ` +
+      `web_wasm_b1=${ratio(r.web_wasm_float_b1_ms, r.web_wasm_b1_ms)} (${fmt(r.web_wasm_b1_ms)} vs ${fmt(r.web_wasm_float_b1_ms)} ms)` +
       (r.first_prediction_runs_ms ? ` first_prediction_ms=${fmt(median(r.first_prediction_runs_ms))}` : ''),
   );
 }

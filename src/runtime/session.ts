@@ -6,7 +6,10 @@
  *
  * Sources:
  * - a Module (a quantized, calibrated model, or a plain float one): exported with `exportOnnx` at
- *   `bits` for onnxruntime, or run directly by the `native` engine;
+ *   `bits` for onnxruntime (the integer graph, or the float one with `float`), or run by the `native`
+ *   engine: a quantized precision as its integer plan on the int8 kernels (oneDNN; the TypeScript
+ *   reference kernels when the addon is absent, which `arithmetic` reports), full precision or
+ *   `float` as Strata's own forward;
  * - an .onnx file (path or bytes), as written by `exportOnnx` or any graph with one NCHW float
  *   input and one [N, classes] output: onnxruntime only, the precision is the file's;
  * - a .strata file (path or bytes), recognised by its magic: read at `bits` (default the highest
