@@ -34,7 +34,12 @@ const HELP: Record<string, string[]> = {
     '--print-config',
   ],
   eval: [
-    '<checkpoint>',
+    '<model>',
+    '--data',
+    '--engine',
+    '--float',
+    '--batch-size',
+    '--limit',
     '--bits',
     '--adapted',
     '--reestimate-bn',
