@@ -175,6 +175,14 @@ export function layerCodes(
     }
     return { codes: deployed.codes, steps: deployed.steps, offset: deployed.offset };
   }
+  if (layer.deployedWeight !== null) {
+    // Rebuilt from a file that holds this layer's values but not its step sizes (a fixed layer packed
+    // before they were recorded): its codes are not in the file, and guessing them is not exact.
+    throw new RangeError(
+      'the model file does not record the step sizes of a fixed layer, so its integer codes are unknown; ' +
+        're-pack the checkpoint with this version of strata, or run with float arithmetic (--float)',
+    );
+  }
   const w = layer.weight.data;
   const channels = layer.weight.shape[0];
   const top = layer.weightScale!.data;
@@ -383,14 +391,22 @@ class Planner {
     const inner = layer.inner;
     const bits = layer.effectiveBits(this.bits);
     if (bits === null) return this.floatLayer(inner, path, x);
-    const { codes, steps, offset } = layerCodes(layer, bits);
     if (!layer.config.quantizeInput) {
-      // The first layer sees the float image: its weights are the file's exact values, computed in float.
+      // The first layer sees the float image: it computes in float with the file's exact weight values.
+      if (layer.deployedWeight !== null) return this.floatLayer(inner, path, x, layer.deployedWeight.data);
+      const { codes, steps, offset } = layerCodes(layer, bits);
       const per = codes.length / steps.length;
       const w = new Float32Array(codes.length);
       for (let i = 0; i < w.length; i++) w[i] = (codes[i] + offset) * steps[Math.floor(i / per)];
       return this.floatLayer(inner, path, x, w);
     }
+    let held: ReturnType<typeof layerCodes>;
+    try {
+      held = layerCodes(layer, bits);
+    } catch (e) {
+      throw new RangeError(`intPlan: layer '${path}': ${(e as Error).message}`);
+    }
+    const { codes, steps, offset } = held;
     this.checkInput(inner, path, x);
     const scale = layer.activationScale(bits);
     const state = layer.namedBuffers().find(([name]) => name === 'actState')?.[1];

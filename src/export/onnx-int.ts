@@ -7,15 +7,17 @@
  * - Every quantized convolution is ConvInteger and the classifier MatMulInteger (exact int32; the
  *   weights as uint8 with zero point 128, ONNX Runtime's fast u8u8 path), with the 8-bit offset
  *   correction `corr * S` from one more integer reduction (ConvInteger with a ones kernel, or
- *   ReduceSum), then the float epilogue Cast, Mul, Add (and Relu). Measured against Strata's forward:
- *   identical logits at every precision (test/export/onnx-int.test.ts).
+ *   ReduceSum), then the float epilogue Cast, Mul, Add (a residual Add) and Relu. Against Strata's
+ *   forward: the same logits up to float32 rounding (1e-5 of the largest) at every precision 2..8
+ *   (test/export/onnx-int.test.ts).
  * - With `requantize`, a convolution whose output goes only to quantizers (through its folded batch
  *   norm and ReLU: conv1 of a residual block) and whose codes hold the offset (k = 2q + 1, up to
  *   7 bits) is instead one QLinearConv requantizing straight into the next layer's codes: faster, but
  *   not exact: its folded bias is rounded to the accumulator unit s_a s_w (measured: 15 of 16,384
  *   codes of a random-weight ResNet-20 block move by one step) and it rounds half to even.
- * - Weights are int8; at 4 bits and below (opset 21) they are stored as INT4 and widened by a
- *   Cast/Mul/Add/Cast chain of initializers that ONNX Runtime folds into int8 constants at load.
+ * - Weights are 8-bit (uint8 with zero point 128 for ConvInteger/MatMulInteger, int8 for
+ *   QLinearConv); at 4 bits and below (opset 21) they are stored as INT4 and widened by a
+ *   Cast/Mul/Add/Cast chain of initializers that ONNX Runtime folds into 8-bit constants at load.
  * - Layers whose input Strata does not quantize (the first convolution, fed the float image) are a
  *   float Conv with the file's exact weight values and the batch norm folded in.
  */

@@ -176,3 +176,19 @@ test('requantize: conv1 of each block becomes QLinearConv (faster, not exact: ro
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a file without a fixed layer's step sizes is refused for integer inference, not guessed", () => {
+  const f = calibratedModel('small-cnn', { inChannels: 1, size: 12, width: 4 });
+  const content = toStrataContent(f.model, f.architecture!, f.quant!);
+  const old = writeStrata({
+    ...content,
+    fixed: content.fixed.filter((t) => !t.name.endsWith('.weightScale')),
+  });
+  const { model } = modelFromStrata(readStrata(old, { bits: 4 }));
+  assert.throws(() => intPlan(model, 4), {
+    name: 'RangeError',
+    message: /^intPlan: layer 'fc': the model file does not record the step sizes of a fixed layer/,
+  });
+  // The float graph still works from such a file.
+  assert.ok(exportOnnx(model, { bits: 4, float: true }).length > 0);
+});

@@ -1,8 +1,7 @@
 /**
- * ONNX parity on a trained once-QAT model: every precision of its .strata file, rebuilt from the
- * file, exported as an integer graph and run in onnxruntime-node, and run on Strata's int8 kernels,
- * agrees with Strata's own forward on real
- * MNIST test digits.
+ * Parity on a trained once-QAT model: every precision of its .strata file, rebuilt from the file,
+ * exported as an integer graph and run in onnxruntime-node, and run on Strata's int8 kernels, agrees
+ * with Strata's own forward on real MNIST test digits.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
