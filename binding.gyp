@@ -9,7 +9,8 @@
         "src/native/pooling.cc",
         "src/native/dense.cc",
         "src/native/elementwise.cc",
-        "src/native/fake-quant.cc"
+        "src/native/fake-quant.cc",
+        "src/native/int8-inference.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -1,89 +1,198 @@
 /**
- * npm run bench:deploy — what one layered file costs and buys at deployment, per precision b of a
- * ResNet-20 quantized over 8..2 (calibrated on random data, or packed from --checkpoint):
+ * npm run bench:deploy — what one layered file costs and buys at deployment, per precision b held by
+ * the .strata file of a trained ResNet-20 (default: the committed once-QAT checkpoint
+ * checkpoints/cifar10-resnet20-once3.ckpt, packed 2..8 bits), side by side in one process:
  *
- * - bytes: the prefix of the .strata file that holds precision b (inspectStrata's completeAt);
- * - first_prediction_ms: from the request to the first logits over a throttled local link
- *   (default 10 Mbit/s): stream the file, stop once b is complete, rebuild the network at b, export
- *   ONNX, create an onnxruntime-node session, classify one image (median of --first-iters runs);
- * - ort_*: onnxruntime-node latency (median of --iters runs) of the b-bit model as a QDQ graph and
- *   as a plain float graph of the same dequantized weights, at batch 1 and batch 128.
+ * - strata_bytes: the prefix of the .strata file that holds precision b (completeAt);
+ * - onnx_bytes: the integer ONNX graph at b (exportOnnx; INT4 weights at 4 bits and below);
+ * - ort_*: onnxruntime-node latency of the integer graph and of the float graph at b (the same
+ *   weights dequantized, batch norm folded, activation fake quantization spelled with float ops),
+ *   at batch 1 and batch --large-batch (128);
+ * - native_*: Strata's engine at batch 128: the integer plan on the oneDNN int8 kernels, and Strata's
+ *   own float forward at b (native backend).
  *
- * It also compares the whole 2..8-bit file with the two dedicated single-precision files (8 and 4
- * bits) a non-layered deployment would ship.
- * Options: --checkpoint <path> --kbps 10000 --iters 5 --warmup 1 --first-iters 3 --threads 1 --large-batch 128
+ * Latencies are medians of --iters runs after --warmup runs, integer and float alternated run by run
+ * (so that load from other processes falls on both alike), on --threads threads (onnxruntime intra-op
+ * threads, oneDNN's OpenMP threads and onnxruntime-web's wasm threads alike). onnxruntime-web (wasm,
+ * run in this Node process) is timed at batch 1 too, integer against float graph. It also records the CPU's ISA flags and the
+ * load average, profiles one precision's graphs per operator type (where onnxruntime spends its time),
+ * times the optional QLinearConv-requantizing graph, and compares the whole file with the dedicated
+ * 8- and 4-bit files. With --first-iters N it also measures the first prediction over a throttled
+ * link (--kbps) as before. Output: the lines below, bench/results/deploy.json and deploy.txt.
+ * Options: --checkpoint <path> --iters 5 --warmup 1 --threads 1 --large-batch 128 --first-iters 0 --kbps 10000
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { packCheckpoint } from '../src/cli/commands/pack.js';
-import { CIFAR10_MEAN, CIFAR10_STD } from '../src/data/transforms.js';
-import { noGrad } from '../src/engine/autograd.js';
+import { nativeAddon } from '../src/engine/backend-native.js';
 import { getBackend } from '../src/engine/backend-registry.js';
 import { Random } from '../src/engine/random.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
+import { modelFromStrata } from '../src/export/strata-model.js';
 import { inspectStrata, readStrata, writeStrata, type StrataModelContent } from '../src/format/index.js';
-import { manualSeed } from '../src/nn/init.js';
-import { modelFromStrata, toStrataContent } from '../src/export/strata-model.js';
-import { setPrecision } from '../src/quant/quantize-model.js';
+import { StrataSession } from '../src/runtime/session.js';
 import { startServer } from '../src/runtime/server.js';
-import { resolveTrainConfig } from '../src/train/config.js';
-import { buildModel } from '../src/train/trainer.js';
 import { runProgressive, warmUpOrt, type OrtLike } from '../src/web/progressive.js';
-import { arg, median, peakRssMb, writeResult } from './common.js';
+import { arg, median, peakRssMb, repoRoot, writeResult } from './common.js';
 
 function stringArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i < 0 ? undefined : process.argv[i + 1];
 }
 
-const checkpoint = stringArg('checkpoint');
-const kbps = arg('kbps', 10_000);
+const DEFAULT_CHECKPOINT = 'checkpoints/cifar10-resnet20-once3.ckpt';
+const checkpoint = stringArg('checkpoint') ?? DEFAULT_CHECKPOINT;
 const iters = arg('iters', 5);
 const warmup = arg('warmup', 1);
-const firstIters = arg('first-iters', 3);
 const threads = arg('threads', 1);
 const largeBatch = arg('large-batch', 128);
-const PRECISIONS = [8, 7, 6, 5, 4, 3, 2];
+const firstIters = arg('first-iters', 0);
+const kbps = arg('kbps', 10_000);
+const output: string[] = [];
+const say = (line: string) => {
+  output.push(line);
+  console.log(line);
+};
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
-/** ResNet-20 quantized over 8..2 with batch-norm statistics and activation scales from random data. */
-function calibratedResnet20(): StrataModelContent {
-  manualSeed(0);
-  const config = resolveTrainConfig({
-    model: 'resnet20',
-    dataset: 'cifar10-jpeg',
-    mode: 'once',
-    bits: PRECISIONS,
-  });
-  const { model, architecture, quant } = buildModel(config, 10, 3);
-  const rng = new Random(1);
-  noGrad(() => {
-    // Training-mode passes set every precision's running statistics (and, the first time, the activation scales).
-    model.train();
-    for (const b of PRECISIONS) {
-      setPrecision(model, b);
-      for (let i = 0; i < 2; i++) model.forward(Tensor.randn([32, 32, 32, 3], rng));
-    }
-    model.eval();
-  });
-  return toStrataContent(model, architecture, quant!, {
-    metadata: {
-      classes: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
-      inputSize: [32, 32],
-      normalize: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
-      note: 'bench/deploy.ts: random weights, calibrated on random data',
-    },
-  });
+const addon = nativeAddon();
+if (addon === null || getBackend().name !== 'native') {
+  throw new Error(
+    'bench:deploy compares native integer and float inference: build the addon (npx node-gyp rebuild)',
+  );
+}
+addon.setThreads(threads);
+
+/** The ISA flags that decide int8 and float32 kernel speed. */
+function cpuFlags(): string[] {
+  const wanted = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'amx_int8', 'amx_bf16'];
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
+    const flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+    return wanted.filter((f) => flags.has(f));
+  } catch {
+    return [];
+  }
 }
 
 /**
- * The file a deployment that ships one precision would need: the b-bit codes (as read from the
- * layered file) as a single section, topBits = minBits = b, with that precision's parameters and
- * the same fixed tensors.
+ * Median milliseconds of `a` and of `b`, run alternately (a b, b a, a b, ...) after --warmup runs of
+ * each, so that load from other processes on this shared machine falls on both sides alike.
  */
+async function pairedMs(a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
+  const times: [number[], number[]] = [[], []];
+  const once = async (f: () => Promise<unknown>, into: number[] | null) => {
+    const t0 = performance.now();
+    await f();
+    into?.push(performance.now() - t0);
+  };
+  for (let i = 0; i < warmup; i++) {
+    await once(a, null);
+    await once(b, null);
+  }
+  for (let i = 0; i < iters; i++) {
+    if (i % 2 === 0) {
+      await once(a, times[0]);
+      await once(b, times[1]);
+    } else {
+      await once(b, times[1]);
+      await once(a, times[0]);
+    }
+  }
+  return [median(times[0]), median(times[1])];
+}
+
+const ortOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 as const };
+/** The same options as the progressive client's type names them. */
+const sessionOptions = ortOptions as { executionProviders?: string[] };
+
+/** onnxruntime-node latency of two graphs at one batch size, alternated. */
+async function ortPair(a: Uint8Array, b: Uint8Array, batch: number, rng: Random): Promise<[number, number]> {
+  const sa = await ort.InferenceSession.create(a, ortOptions);
+  const sb = await ort.InferenceSession.create(b, ortOptions);
+  try {
+    const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
+    return await pairedMs(
+      () => sa.run({ [sa.inputNames[0]]: input }),
+      () => sb.run({ [sb.inputNames[0]]: input }),
+    );
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
+}
+
+/** onnxruntime-web (wasm, in this Node process) latency of two graphs at batch 1, alternated. */
+async function webPair(a: Uint8Array, b: Uint8Array, rng: Random): Promise<[number, number]> {
+  ortWeb.env.wasm.numThreads = threads;
+  const options = { executionProviders: ['wasm'] };
+  const sa = await ortWeb.InferenceSession.create(a, options);
+  const sb = await ortWeb.InferenceSession.create(b, options);
+  try {
+    const input = new ortWeb.Tensor('float32', Tensor.randn([1, 3, 32, 32], rng).data, [1, 3, 32, 32]);
+    return await pairedMs(
+      () => sa.run({ [sa.inputNames[0]]: input }),
+      () => sb.run({ [sb.inputNames[0]]: input }),
+    );
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
+}
+
+/** Milliseconds a run per operator type (onnxruntime's own profile, mean of --iters runs). */
+async function ortProfile(onnx: Uint8Array, batch: number, rng: Random): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'strata-profile-'));
+  try {
+    const session = await ort.InferenceSession.create(onnx, {
+      ...ortOptions,
+      enableProfiling: true,
+      profileFilePrefix: join(dir, 'profile'),
+    });
+    const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
+    for (let i = 0; i < iters; i++) await session.run({ [session.inputNames[0]]: input });
+    session.endProfiling();
+    await session.release();
+    const file = readdirSync(dir).find((n) => n.startsWith('profile'));
+    if (file === undefined) return {};
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      cat: string;
+      name: string;
+      dur: number;
+      args?: { op_name?: string };
+    }[];
+    const byOp: Record<string, number> = {};
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      const op = e.args?.op_name ?? 'unknown';
+      byOp[op] = (byOp[op] ?? 0) + e.dur / 1000 / iters;
+    }
+    return Object.fromEntries(Object.entries(byOp).sort((a, b) => b[1] - a[1]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function nativePair(
+  a: StrataSession,
+  b: StrataSession,
+  batch: number,
+  rng: Random,
+): Promise<[number, number]> {
+  const input = { data: Tensor.randn([batch, 32, 32, 3], rng).data, shape: [batch, 32, 32, 3] };
+  return pairedMs(
+    () => a.predict(input),
+    () => b.predict(input),
+  );
+}
+
+/** The dedicated single-precision file: the b-bit codes as one section (topBits = minBits = b). */
 function dedicatedBytes(layered: Uint8Array, b: number): number {
   const read = readStrata(layered, { bits: b });
   const content: StrataModelContent = {
@@ -97,160 +206,198 @@ function dedicatedBytes(layered: Uint8Array, b: number): number {
   return writeStrata(content).length;
 }
 
-async function medianRunMs(session: ort.InferenceSession, input: ort.Tensor): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < warmup + iters; i++) {
-    const t0 = performance.now();
-    await session.run({ [session.inputNames[0]]: input });
-    if (i >= warmup) times.push(performance.now() - t0);
-  }
-  return median(times);
-}
-
-async function ortLatency(onnx: Uint8Array, batch: number, rng: Random): Promise<number> {
-  const session = await ort.InferenceSession.create(onnx, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-  });
+/** Streams the file over a throttled link until b is complete and classifies one image (onnxruntime). */
+async function firstPredictionMs(bytes: Uint8Array, b: number, image: Float32Array): Promise<number[]> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'strata-deploy-'));
+  writeFileSync(join(dir, 'model.strata'), bytes);
+  const server = await startServer({ root: dir, port: 0, throttleKbps: kbps });
+  const ortLike = ort as unknown as OrtLike;
   try {
-    const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
-    return await medianRunMs(session, input);
+    await warmUpOrt(ortLike, sessionOptions);
+    const runs: number[] = [];
+    for (let i = 0; i <= firstIters; i++) {
+      const started = performance.now();
+      const response = await fetch(`${server.url}/model.strata`);
+      if (!response.ok || response.body === null) throw new Error(`GET model.strata: ${response.status}`);
+      const results = await runProgressive({
+        ort: ortLike,
+        body: response.body,
+        untilBits: b,
+        select: (bits) => bits === b,
+        startedAt: started,
+        sessionOptions,
+        images: () => ({ data: image, shape: [1, 32, 32, 3] }),
+      });
+      if (i > 0) runs.push(results[0].msToResult);
+    }
+    return runs;
   } finally {
-    await session.release();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const bytes = checkpoint === undefined ? writeStrata(calibratedResnet20()) : packCheckpoint(checkpoint);
+const started = new Date();
+const loadBefore = os.loadavg();
+const bytes = packCheckpoint(join(repoRoot, checkpoint));
 const info = inspectStrata(bytes);
 const held = info.precisions.map((p) => p.bits);
-const dir = mkdtempSync(join(os.tmpdir(), 'strata-deploy-'));
-writeFileSync(join(dir, 'model.strata'), bytes);
-const server = await startServer({ root: dir, port: 0, throttleKbps: kbps });
-const ortLike = ort as unknown as OrtLike;
-const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 } as {
-  executionProviders?: string[];
-};
-await warmUpOrt(ortLike, sessionOptions);
+const trained = (info.metadata?.trainedBits as number[] | undefined) ?? [];
 const rng = new Random(2);
-const image = Tensor.randn([1, 32, 32, 3], rng).data;
-
-/** Streams the file until `b` is complete and classifies `image` with precision b (onnxruntime-node). */
-async function firstPrediction(
-  b: number,
-): Promise<{ totalMs: number; downloadMs: number; stagesMs: Record<string, number> }> {
-  const started = performance.now();
-  const response = await fetch(`${server.url}/model.strata`);
-  if (!response.ok || response.body === null) throw new Error(`GET model.strata: ${response.status}`);
-  const results = await runProgressive({
-    ort: ortLike,
-    body: response.body,
-    untilBits: b,
-    select: (bits) => bits === b,
-    startedAt: started,
-    sessionOptions,
-    images: () => ({ data: image, shape: [1, 32, 32, 3] }),
-  });
-  if (results.length !== 1) throw new Error(`expected one ${b}-bit result but got ${results.length}`);
-  const r = results[0];
-  return { totalMs: r.msToResult, downloadMs: r.msToPrecision, stagesMs: { ...r.timings } };
-}
+const flags = cpuFlags();
 
 interface Row {
   bits: number;
-  bytes: number;
-  first_prediction_ms: number;
-  first_prediction_runs_ms: number[];
-  /** Median time until precision b had arrived (part of first_prediction_ms). */
-  download_ms: number;
-  /** Rebuild, export, session and run times of the last first-prediction run. */
-  stages_ms: Record<string, number>;
+  strata_bytes: number;
+  onnx_bytes: number;
+  onnx_float_bytes: number;
   ort_b1_ms: number;
   ort_float_b1_ms: number;
   ort_b128_ms: number;
   ort_float_b128_ms: number;
+  native_b128_ms: number;
+  native_float_b128_ms: number;
+  native_b1_ms: number;
+  native_float_b1_ms: number;
+  ort_requantize_b128_ms: number;
+  web_wasm_b1_ms: number;
+  web_wasm_float_b1_ms: number;
+  first_prediction_runs_ms?: number[];
 }
+
 const rows: Row[] = [];
-try {
-  // One unmeasured run, so that the first precision measured does not pay for compiling the code paths.
-  await firstPrediction(held[held.length - 1]);
-  for (const b of held) {
-    const firstRuns: number[] = [];
-    const downloads: number[] = [];
-    let stages: Record<string, number> = {};
-    for (let i = 0; i < firstIters; i++) {
-      const run = await firstPrediction(b);
-      firstRuns.push(run.totalMs);
-      downloads.push(run.downloadMs);
-      stages = run.stagesMs;
-    }
-    const { model } = modelFromStrata(readStrata(bytes, { bits: b }));
-    const qdq = exportOnnx(model, { bits: b, inputSize: 32 });
-    const float = exportOnnx(model, { bits: b, float: true, inputSize: 32 });
-    const row: Row = {
-      bits: b,
-      bytes: info.precisions.find((p) => p.bits === b)!.completeAt,
-      first_prediction_ms: median(firstRuns),
-      first_prediction_runs_ms: firstRuns,
-      download_ms: median(downloads),
-      stages_ms: stages,
-      ort_b1_ms: await ortLatency(qdq, 1, rng),
-      ort_float_b1_ms: await ortLatency(float, 1, rng),
-      ort_b128_ms: await ortLatency(qdq, largeBatch, rng),
-      ort_float_b128_ms: await ortLatency(float, largeBatch, rng),
-    };
-    rows.push(row);
-    log(`w${b} done`);
+let profile: { bits: number; integer: Record<string, number>; float: Record<string, number> } | null = null;
+for (const b of held) {
+  const { model } = modelFromStrata(readStrata(bytes, { bits: b }));
+  const integer = exportOnnx(model, { bits: b });
+  const float = exportOnnx(model, { bits: b, float: true });
+  const requantized = exportOnnx(model, { bits: b, requantize: true });
+  const nativeInt = await StrataSession.create(model, { bits: b, engine: 'native' });
+  const nativeFloat = await StrataSession.create(model, { bits: b, engine: 'native', float: true });
+  if (nativeInt.arithmetic !== 'native-int8') throw new Error(`native session runs ${nativeInt.arithmetic}`);
+  const [ortB1, ortFloatB1] = await ortPair(integer, float, 1, rng);
+  const [ortB128, ortFloatB128] = await ortPair(integer, float, largeBatch, rng);
+  const [ortRequantizeB128] = await ortPair(requantized, float, largeBatch, rng);
+  const [nativeB128, nativeFloatB128] = await nativePair(nativeInt, nativeFloat, largeBatch, rng);
+  const [nativeB1, nativeFloatB1] = await nativePair(nativeInt, nativeFloat, 1, rng);
+  const [webB1, webFloatB1] = await webPair(integer, float, rng);
+  const row: Row = {
+    bits: b,
+    strata_bytes: info.precisions.find((p) => p.bits === b)!.completeAt,
+    onnx_bytes: integer.length,
+    onnx_float_bytes: float.length,
+    ort_b1_ms: ortB1,
+    ort_float_b1_ms: ortFloatB1,
+    ort_b128_ms: ortB128,
+    ort_float_b128_ms: ortFloatB128,
+    native_b128_ms: nativeB128,
+    native_float_b128_ms: nativeFloatB128,
+    native_b1_ms: nativeB1,
+    native_float_b1_ms: nativeFloatB1,
+    ort_requantize_b128_ms: ortRequantizeB128,
+    web_wasm_b1_ms: webB1,
+    web_wasm_float_b1_ms: webFloatB1,
+  };
+  if (firstIters > 0) {
+    row.first_prediction_runs_ms = await firstPredictionMs(bytes, b, Tensor.randn([1, 32, 32, 3], rng).data);
   }
-} finally {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (b === 4) {
+    profile = {
+      bits: b,
+      integer: await ortProfile(integer, largeBatch, rng),
+      float: await ortProfile(float, largeBatch, rng),
+    };
+  }
+  await nativeInt.dispose();
+  await nativeFloat.dispose();
+  rows.push(row);
+  log(`w${b} done`);
 }
+const loadAfter = os.loadavg();
 
-const dedicated8 = held.includes(8) ? dedicatedBytes(bytes, 8) : null;
-const dedicated4 = held.includes(4) ? dedicatedBytes(bytes, 4) : null;
-const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 0);
-
-console.log(
-  `ResNet-20 over ${held[0]}..${held.at(-1)} bits${checkpoint ? ` (${checkpoint})` : ' (random weights, calibrated on random data)'}; ` +
-    `link ${kbps / 1000} Mbit/s; onnxruntime-node ${ort.env.versions.common}, ${threads} thread(s); ` +
-    `backend ${getBackend().name}; cpu ${os.cpus()[0]?.model ?? 'unknown'}`,
+const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+say(
+  `ResNet-20, trained once-QAT checkpoint ${checkpoint} (trained at ${trained.join(',') || '?'} bits; ` +
+    `the packed file holds ${held[0]}..${held.at(-1)}, the others derived by the cascade); ` +
+    `threads=${threads} (onnxruntime intra-op and oneDNN OpenMP); onnxruntime-node ${ort.env.versions.common}; ` +
+    `onnxruntime-web ${ortWeb.env.versions.web ?? ''} (wasm); native ${addon.version()}; cpu ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} logical cores, ` +
+    `flags ${flags.join(' ') || 'none found'}; load average ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; ` +
+    `median of ${iters} runs after ${warmup} warm-up, integer and float alternated`,
 );
 for (const r of rows) {
-  console.log(
-    `bits=${r.bits} bytes=${r.bytes} first_prediction_ms=${fmt(r.first_prediction_ms)} ort_b1_ms=${fmt(r.ort_b1_ms)} ` +
-      `ort_float_b1_ms=${fmt(r.ort_float_b1_ms)} ort_b${largeBatch}_ms=${fmt(r.ort_b128_ms)} ort_float_b${largeBatch}_ms=${fmt(r.ort_float_b128_ms)}`,
+  say(
+    `bits=${r.bits} strata_bytes=${r.strata_bytes} onnx_bytes=${r.onnx_bytes} ort_b1_ms=${fmt(r.ort_b1_ms)} ` +
+      `ort_float_b1_ms=${fmt(r.ort_float_b1_ms)} ort_b${largeBatch}_ms=${fmt(r.ort_b128_ms)} ` +
+      `ort_float_b${largeBatch}_ms=${fmt(r.ort_float_b128_ms)} native_b${largeBatch}_ms=${fmt(r.native_b128_ms)} ` +
+      `native_float_b${largeBatch}_ms=${fmt(r.native_float_b128_ms)}`,
   );
 }
-const whole = bytes.length;
-if (dedicated8 !== null && dedicated4 !== null) {
-  const pair = dedicated8 + dedicated4;
-  console.log(
-    `whole ${held[0]}..${held.at(-1)}-bit file: ${whole} bytes; dedicated 8-bit file ${dedicated8} + dedicated 4-bit file ${dedicated4} = ${pair} bytes; ` +
-      `layered file is ${((100 * whole) / pair).toFixed(1)} % of the pair (${whole < pair ? 'smaller' : 'NOT smaller'})`,
+say(
+  'speed-ups (float / integer; targets: ORT >= 1.5 at batch 128 and >= 1.0 at batch 1, native >= 1.5 at batch 128):',
+);
+for (const r of rows) {
+  say(
+    `  bits=${r.bits} ort_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_b128_ms)} ort_b1=${ratio(r.ort_float_b1_ms, r.ort_b1_ms)} ` +
+      `native_b${largeBatch}=${ratio(r.native_float_b128_ms, r.native_b128_ms)} native_b1=${ratio(r.native_float_b1_ms, r.native_b1_ms)} ` +
+      `ort_requantize_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_requantize_b128_ms)} (${fmt(r.ort_requantize_b128_ms)} ms, QLinearConv, not exact) ` +
+      `web_wasm_b1=${ratio(r.web_wasm_float_b1_ms, r.web_wasm_b1_ms)} (${fmt(r.web_wasm_b1_ms)} vs ${fmt(r.web_wasm_float_b1_ms)} ms)` +
+      (r.first_prediction_runs_ms ? ` first_prediction_ms=${fmt(median(r.first_prediction_runs_ms))}` : ''),
   );
-  if (whole >= pair) process.exitCode = 1;
-} else {
-  console.log(
-    `whole file: ${whole} bytes (it does not hold both 8 and 4 bits, so no dedicated-file comparison)`,
+}
+const eight = rows.find((r) => r.bits === 8);
+if (eight !== undefined) {
+  say(
+    `onnx bytes against 8 bits: ${rows.map((r) => `${r.bits}:${((100 * r.onnx_bytes) / eight.onnx_bytes).toFixed(1)}%`).join(' ')} ` +
+      `(float graph ${eight.onnx_float_bytes} bytes)`,
+  );
+}
+if (profile !== null) {
+  const top = (p: Record<string, number>) =>
+    Object.entries(p)
+      .slice(0, 6)
+      .map(([op, ms]) => `${op}=${fmt(ms)}`)
+      .join(' ');
+  say(
+    `onnxruntime per-operator ms at ${profile.bits} bits, batch ${largeBatch}: integer ${top(profile.integer)}`,
+  );
+  say(`  float ${top(profile.float)}`);
+}
+if (held.includes(8) && held.includes(4)) {
+  const d8 = dedicatedBytes(bytes, 8);
+  const d4 = dedicatedBytes(bytes, 4);
+  say(
+    `whole ${held[0]}..${held.at(-1)}-bit file: ${bytes.length} bytes; dedicated 8-bit ${d8} + dedicated 4-bit ${d4} = ${d8 + d4} ` +
+      `(${((100 * bytes.length) / (d8 + d4)).toFixed(1)} %)`,
   );
 }
 
+const command = `npm run bench:deploy -- ${process.argv.slice(2).join(' ')}`.trim();
+writeFileSync(join(repoRoot, 'bench', 'results', 'deploy.txt'), `$ ${command}\n${output.join('\n')}\n`);
 const path = writeResult('deploy.json', {
-  command: `npm run bench:deploy -- ${process.argv.slice(2).join(' ')}`.trim(),
-  date: new Date().toISOString(),
+  command,
+  date: started.toISOString(),
+  checkpoint,
   cpu: os.cpus()[0]?.model,
-  model: checkpoint ?? 'resnet20 (random weights, calibrated on random data)',
-  link_kbps: kbps,
-  ort_threads: threads,
+  cpu_flags: flags,
+  logical_cores: os.cpus().length,
+  load_average_before: loadBefore,
+  load_average_after: loadAfter,
+  threads,
   ort_version: ort.env.versions.common,
+  native: addon.version(),
   iters,
-  first_iters: firstIters,
+  warmup,
   large_batch: largeBatch,
-  float_graph: 'the same b-bit weights dequantized into a plain float32 graph (exportOnnx float: true)',
+  integer_graph:
+    'exportOnnx(model, { bits }): QuantizeLinear, ConvInteger/MatMulInteger (u8 weights, zero point 128), INT4 at <= 4 bits',
+  float_graph:
+    'exportOnnx(model, { bits, float: true }): the same weights dequantized, batch norm folded, activation fake quantization as float ops',
+  native_int: 'StrataSession engine native: the integer plan on oneDNN int8 convolution / inner product',
+  native_float: "StrataSession engine native, float: true: Strata's own forward at b on the native backend",
   rows,
-  whole_file_bytes: whole,
-  dedicated_8bit_bytes: dedicated8,
-  dedicated_4bit_bytes: dedicated4,
+  ort_profile_ms: profile,
+  whole_file_bytes: bytes.length,
   peak_rss_mb: peakRssMb(),
 });
-log(`results: ${path}`);
+log(`results: ${path} and bench/results/deploy.txt`);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from './backend.js';
 import { threadsSetting } from './settings.js';
+import type { Int8Kernels } from './int8-kernels.js';
 
 export type NativeLoadResult =
   { ok: true; backend: Backend } | { ok: false; reason: string; message: string };
@@ -70,7 +71,7 @@ export function loadNativeBackend(): NativeLoadResult {
 }
 
 /** What the .node file exports (src/native/addon.cc). */
-export interface NativeAddon extends Omit<Backend, 'name'> {
+export interface NativeAddon extends Omit<Backend, 'name'>, Omit<Int8Kernels, 'name'> {
   setThreads(n: number): void;
   getThreads(): number;
   version(): string;

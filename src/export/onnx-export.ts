@@ -5,27 +5,15 @@
  * Strata itself is channels-last, so callers transpose) and returns `logits` `[N, classes]`.
  *
  * Two graph styles:
- * - QDQ (default for a quantized model at `bits`): every quantized layer reads its weights through a
- *   per-output-channel DequantizeLinear of integer codes, and its input through Clip (below 8 bits)
- *   + QuantizeLinear + DequantizeLinear (uint8 for unsigned activations, int8 for signed).
- *   The codes are the cascade codes q_b of the .strata file, written as m q_b + m offset with scale
- *   s_b / m, where m is the smallest power of two that makes the reconstruction offset an integer
- *   (floor rule: 2 q + 1 at s_b / 2). Those fit int8 up to 7 bits; at 8 bits (layered top precision
- *   and the fixed first/last layers) they need int16, which DequantizeLinear accepts from opset 21,
- *   and int32 below opset 21 (onnxruntime-node 1.30 runs both; it rejects int16 before opset 21).
- *   Each precision's own batch norm is kept as a BatchNormalization node after the convolution
- *   rather than folded, so the integer codes in the graph are exactly the file's codes.
- *   QuantizeLinear rounds half to even where Strata rounds half up: outputs differ only where
- *   x / s is exactly a half-integer.
+ * - integer (default for a quantized model at `bits`): the model's integer plan (`int-plan.ts`)
+ *   written with ONNX Runtime's integer operators (`onnx-int.ts`): QuantizeLinear codes, int8
+ *   weights (INT4 at 4 bits and below), QLinearConv / ConvInteger / MatMulInteger, batch norm folded
+ *   into per-channel scales and bias. The weight codes are the file's codes, read from the deployed
+ *   layers (`QuantizedLayer.deployedCodes`) or cut by the cascade from a trained model.
  * - float (`float: true`, or `bits: null`): float weights (dequantized at `bits` when given), batch
  *   norm folded into the preceding convolution. With `bits` the activation fake quantization is
  *   spelled with float ops (Div, Add 1/2, Floor, Clip, Mul), which reproduces Strata's
  *   round-half-up exactly, so the float graph at `bits` computes what Strata computes at `bits`.
- *
- * A model rebuilt from a .strata file (`modelFromStrata`) computes with the file's dequantized
- * weights (`QuantizedLayer.deployedWeight`) and no longer holds their step sizes; its QDQ codes are
- * recovered exactly from the values (see `deployedCodes`), and any layer where that fails (not the
- * case for cascade weights) keeps float weights, so the graph still computes what Strata computes.
  *
  * The walk knows every module Strata's models are built from; anything else is rejected with its
  * path, since exporting a module whose forward is unknown would silently produce a wrong graph.
@@ -46,7 +34,8 @@ import {
 } from '../nn/models/index.js';
 import { expectPair } from '../engine/check.js';
 import type { Pool2dOptions } from '../engine/ops.js';
-import { reconstructionOffset } from '../quant/cascade.js';
+import { intPlan } from './int-plan.js';
+import { emitIntGraph } from './onnx-int.js';
 import { QuantizedLayer, qmaxOf } from '../quant/quantized-layer.js';
 import { SwitchableBatchNorm2d } from '../quant/switchable-batch-norm.js';
 import {
@@ -68,10 +57,17 @@ export const DEFAULT_OPSET = 21;
 export interface OnnxExportOptions {
   /** The precision to export; null exports the full-precision model (a float graph). */
   bits: number | null;
-  /** Float graph instead of QDQ (see the module comment). */
+  /** Float graph instead of the integer one (see the module comment). */
   float?: boolean;
-  /** ONNX opset, in [13, 21]; default 21 (int16 weight codes at 8 bits). */
+  /** ONNX opset, in [13, 21]; default 21 (INT4 weights at 4 bits and below). */
   opset?: number;
+  /**
+   * Integer graph only: requantize a convolution that feeds only quantizers with one QLinearConv
+   * (faster, not exact; see onnx-int.ts). Default false.
+   */
+  requantize?: boolean;
+  /** Extra metadata_props written into the model (for example what input the model expects). */
+  metadata?: Readonly<Record<string, string>>;
   /** Fixed batch size; default a symbolic `batch` dimension. */
   batch?: number;
   /** Fixed [height, width]; default symbolic `height`, `width`. */
@@ -309,35 +305,15 @@ class Exporter {
     const outC = inner.weight.shape[0];
     const dims = inner.weight.shape;
     const bias = inner.bias === null ? new Float32Array(outC) : Float32Array.from(inner.bias.data);
-    let weight: string;
-    let foldable: Foldable | null = null;
-    const grid =
+    // The weights Strata computes with at this precision: the file's values for a deployed layer.
+    const w =
       q === null || bits === null
-        ? null
+        ? Float32Array.from(inner.weight.data)
         : q.deployedWeight !== null
-          ? deployedCodes(q.deployedWeight.data, outC)
-          : weightCodes(q, bits);
-    if (q !== null && bits !== null && q.deployedWeight !== null && (this.ctx.float || grid === null)) {
-      // Weights from a model file whose values are not integer multiples of one step per channel stay float.
-      const w = Float32Array.from(q.deployedWeight.data);
-      weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, w);
-      foldable = { output: '', weight: w, bias };
-    } else if (grid !== null) {
-      const { codes, scales, dequantized } = grid;
-      if (this.ctx.float) {
-        weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, dequantized);
-        foldable = { output: '', weight: dequantized, bias };
-      } else {
-        const [dataType, stored] = codeStorage(codes, this.ctx.opset);
-        const codeName = this.g.tensor(`${path}.weight_codes`, dataType, dims, stored);
-        const scaleName = this.g.tensor(`${path}.weight_scale`, OnnxDataType.FLOAT, [outC], scales);
-        weight = this.g.node('DequantizeLinear', `${path}.weight`, [codeName, scaleName], { axis: int(0) });
-      }
-    } else {
-      const w = Float32Array.from(inner.weight.data);
-      weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, w);
-      foldable = { output: '', weight: w, bias };
-    }
+          ? Float32Array.from(q.deployedWeight.data)
+          : dequantizedWeight(q, bits);
+    const weight = this.g.tensor(`${path}.weight`, OnnxDataType.FLOAT, dims, w);
+    const foldable: Foldable = { output: '', weight: w, bias };
     const biasName = this.g.tensor(`${path}.bias`, OnnxDataType.FLOAT, [outC], bias);
 
     let output: string;
@@ -352,7 +328,7 @@ class Exporter {
     } else {
       output = this.g.node('Gemm', path, [input, weight, biasName], { transB: int(1) });
     }
-    if (foldable !== null && this.ctx.float) this.g.setFoldable({ ...foldable, output });
+    this.g.setFoldable({ ...foldable, output });
     return { name: output, rank: isConv ? 4 : 2, channels: outC };
   }
 
@@ -368,54 +344,17 @@ class Exporter {
     const qmax = qmaxOf(bits, signed);
     const qmin = signed ? -qmax - 1 : 0;
     const at = `${path}.input`;
-    if (this.ctx.float) {
-      // floor(x / s + 1/2): Strata's rounding, which QuantizeLinear (half to even) cannot express.
-      const s = this.g.scalar(`${at}.scale`, scale);
-      const div = this.g.node('Div', at, [x.name, s]);
-      const shifted = this.g.node('Add', at, [div, this.g.scalar(`${at}.half`, 0.5)]);
-      const floored = this.g.node('Floor', at, [shifted]);
-      const clipped = this.g.node('Clip', at, [
-        floored,
-        this.g.scalar(`${at}.qmin`, qmin),
-        this.g.scalar(`${at}.qmax`, qmax),
-      ]);
-      return this.g.node('Mul', at, [clipped, s]);
-    }
-    const wide = bits > 8;
-    if (wide && this.ctx.opset < 21) {
-      throw new RangeError(
-        `exportOnnx: layer '${path}' quantizes its input to ${bits} bits, which needs opset 21 (16-bit QuantizeLinear)`,
-      );
-    }
-    if (bits > 16)
-      throw new RangeError(`Expected activation bits in [1, 16] for layer '${path}' but received ${bits}`);
-    const storageBits = wide ? 16 : 8;
-    let input = x.name;
-    if (bits < storageBits) {
-      input = this.g.node('Clip', at, [
-        input,
-        this.g.scalar(`${at}.min`, qmin * scale),
-        this.g.scalar(`${at}.max`, qmax * scale),
-      ]);
-    }
-    const scaleName = this.g.scalar(`${at}.scale`, scale);
-    const zeroType = signed
-      ? wide
-        ? OnnxDataType.INT16
-        : OnnxDataType.INT8
-      : wide
-        ? OnnxDataType.UINT16
-        : OnnxDataType.UINT8;
-    const zeroValues = signed
-      ? wide
-        ? new Int16Array(1)
-        : new Int8Array(1)
-      : wide
-        ? new Uint16Array(1)
-        : new Uint8Array(1);
-    const zero = this.g.tensor(`${at}.zero_point`, zeroType, [], zeroValues as TensorValues);
-    const quantized = this.g.node('QuantizeLinear', at, [input, scaleName, zero]);
-    return this.g.node('DequantizeLinear', at, [quantized, scaleName, zero]);
+    // floor(x / s + 1/2): Strata's rounding, which QuantizeLinear (half to even) cannot express.
+    const s = this.g.scalar(`${at}.scale`, scale);
+    const div = this.g.node('Div', at, [x.name, s]);
+    const shifted = this.g.node('Add', at, [div, this.g.scalar(`${at}.half`, 0.5)]);
+    const floored = this.g.node('Floor', at, [shifted]);
+    const clipped = this.g.node('Clip', at, [
+      floored,
+      this.g.scalar(`${at}.qmin`, qmin),
+      this.g.scalar(`${at}.qmax`, qmax),
+    ]);
+    return this.g.node('Mul', at, [clipped, s]);
   }
 }
 
@@ -432,107 +371,21 @@ function expectRank(x: Value, rank: 2 | 4, path: string, op: string): void {
   }
 }
 
-/**
- * The layer's b-bit codes, written as integers k with w^ = k * scale exactly: k = m (q + offset),
- * scale = s_b / m. Checked against the backend's own dequantization, so the graph holds bit for bit
- * the weights Strata computes with.
- */
-interface WeightGrid {
-  codes: Int32Array;
-  scales: Float32Array;
-  dequantized: Float32Array;
-}
-
-function weightCodes(layer: QuantizedLayer, bits: number): WeightGrid {
+/** The layer's weights through its cascade at `bits`, as the backend's fake quantizer computes them. */
+function dequantizedWeight(layer: QuantizedLayer, bits: number): Float32Array {
   const w = layer.weight.data;
-  const scalesTop = layer.weightScale!.data;
-  const channels = scalesTop.length;
-  const topBits = layer.topBits;
-  const rule = layer.config.rule;
-  const dequantized = new Float32Array(w.length);
-  const q = new Int32Array(w.length);
-  getBackend().fakeQuantWeightForward(w, channels, scalesTop, topBits, bits, rule, dequantized, q);
-  const offset = reconstructionOffset(topBits, bits, rule);
-  let m = 1;
-  while (!Number.isInteger(offset * m)) m *= 2;
-  const shift = m * offset;
-  const codes = new Int32Array(w.length);
-  for (let i = 0; i < w.length; i++) codes[i] = m * q[i] + shift;
-  const scales = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) scales[c] = (scalesTop[c] * 2 ** (topBits - bits)) / m;
-  const per = w.length / channels;
-  for (let i = 0; i < w.length; i++) {
-    if (Math.fround(codes[i] * scales[Math.floor(i / per)]) !== dequantized[i]) {
-      throw new Error(`exportOnnx: weight ${i} of a ${bits}-bit layer does not round-trip through its codes`);
-    }
-  }
-  return { codes, scales, dequantized };
-}
-
-/**
- * Codes for weights already dequantized from a model file (`QuantizedLayer.deployedWeight`), whose
- * step sizes the rebuilt layer does not hold. Per channel, the step u is searched as
- * min|w| / k (k = 1..256, and the float32 neighbours of that quotient) until every weight equals
- * fround(code * u) for an integer code, which is exactly what DequantizeLinear computes; cascade
- * weights are integer multiples of s_b / m rounded to float32, so the search succeeds for them.
- * Null when a channel has no such step within 16-bit codes.
- */
-function deployedCodes(values: Float32Array, channels: number): WeightGrid | null {
-  const per = values.length / channels;
-  const codes = new Int32Array(values.length);
-  const scales = new Float32Array(channels);
-  const fits = (c: number, u: number): boolean => {
-    for (let i = c * per; i < (c + 1) * per; i++) {
-      const k = Math.round(values[i] / u);
-      if (Math.abs(k) > 32767 || Math.fround(k * u) !== values[i]) return false;
-      codes[i] = k;
-    }
-    return true;
-  };
-  for (let c = 0; c < channels; c++) {
-    let smallest = Infinity;
-    for (let i = c * per; i < (c + 1) * per; i++)
-      if (values[i] !== 0) smallest = Math.min(smallest, Math.abs(values[i]));
-    if (!Number.isFinite(smallest)) {
-      scales[c] = 1;
-      codes.fill(0, c * per, (c + 1) * per);
-      continue;
-    }
-    let found = false;
-    for (let k = 1; k <= 256 && !found; k++) {
-      const u = Math.fround(smallest / k);
-      for (const candidate of [u, float32Step(u, 1), float32Step(u, -1)]) {
-        if (candidate > 0 && fits(c, candidate)) {
-          scales[c] = candidate;
-          found = true;
-          break;
-        }
-      }
-    }
-    if (!found) return null;
-  }
-  return { codes, scales, dequantized: Float32Array.from(values) };
-}
-
-/** The float32 next to a positive float32 `x`, one unit in the last place up (+1) or down (-1). */
-function float32Step(x: number, direction: 1 | -1): number {
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, x);
-  view.setUint32(0, view.getUint32(0) + direction);
-  return view.getFloat32(0);
-}
-
-/** The narrowest integer type DequantizeLinear accepts at this opset that holds the codes. */
-function codeStorage(codes: Int32Array, opset: number): [OnnxDataType, TensorValues] {
-  let lo = 0;
-  let hi = 0;
-  for (const c of codes) {
-    if (c < lo) lo = c;
-    if (c > hi) hi = c;
-  }
-  if (lo >= -128 && hi <= 127) return [OnnxDataType.INT8, Int8Array.from(codes)];
-  if (opset >= 21 && lo >= -32768 && hi <= 32767) return [OnnxDataType.INT16, Int16Array.from(codes)];
-  return [OnnxDataType.INT32, codes];
+  const out = new Float32Array(w.length);
+  getBackend().fakeQuantWeightForward(
+    w,
+    layer.weightScale!.data.length,
+    layer.weightScale!.data,
+    layer.topBits,
+    bits,
+    layer.config.rule,
+    out,
+    null,
+  );
+  return out;
 }
 
 /** y = a (conv(x) + b - mean) + beta with a = gamma / sqrt(var + eps), absorbed into weight and bias. */
@@ -617,30 +470,47 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
   const isFloat = bits === null || options.float === true;
 
   const inChannels = firstInChannels(model);
-  const exporter = new Exporter({ bits, float: isFloat, opset });
-  const out = exporter.emit(model, '', { name: ONNX_INPUT_NAME, rank: 4, channels: inChannels });
-  if (out.rank !== 2)
-    throw new RangeError(`exportOnnx: the model must end in [N, classes] but ends in rank ${out.rank}`);
-  exporter.g.rename(out.name, ONNX_OUTPUT_NAME);
+  let nodes: OnnxNode[];
+  let initializers: OnnxTensor[];
+  let classes: number;
+  if (isFloat) {
+    const exporter = new Exporter({ bits, float: true, opset });
+    const out = exporter.emit(model, '', { name: ONNX_INPUT_NAME, rank: 4, channels: inChannels });
+    if (out.rank !== 2)
+      throw new RangeError(`exportOnnx: the model must end in [N, classes] but ends in rank ${out.rank}`);
+    exporter.g.rename(out.name, ONNX_OUTPUT_NAME);
+    ({ nodes, initializers } = exporter.g);
+    classes = out.channels;
+  } else {
+    const plan = intPlan(model, bits!);
+    const graph = emitIntGraph(plan, opset, options.requantize === true);
+    nodes = [
+      ...graph.nodes,
+      { opType: 'Identity', name: ONNX_OUTPUT_NAME, inputs: [graph.output], outputs: [ONNX_OUTPUT_NAME] },
+    ];
+    initializers = graph.initializers;
+    classes = plan.numClasses;
+  }
 
   return encodeOnnxModel({
     irVersion: irVersionFor(opset),
     opset,
     producerName: 'strata',
     producerVersion: '0.1.0',
-    docString: `Strata ${model.constructor.name} at ${bits === null ? 'full precision' : `${bits} bits`} (${isFloat ? 'float' : 'QDQ'}); input NCHW float32`,
+    docString: `Strata ${model.constructor.name} at ${bits === null ? 'full precision' : `${bits} bits`} (${isFloat ? 'float' : 'integer'}); input NCHW float32`,
     graphName: model.constructor.name,
-    nodes: exporter.g.nodes,
-    initializers: exporter.g.initializers,
+    nodes,
+    initializers,
     inputs: [
       { name: ONNX_INPUT_NAME, elemType: OnnxDataType.FLOAT, shape: [batch, inChannels, height, width] },
     ],
-    outputs: [{ name: ONNX_OUTPUT_NAME, elemType: OnnxDataType.FLOAT, shape: [batch, out.channels] }],
+    outputs: [{ name: ONNX_OUTPUT_NAME, elemType: OnnxDataType.FLOAT, shape: [batch, classes] }],
     metadata: {
+      ...options.metadata,
       [ONNX_METADATA.bits]: bits === null ? 'float' : String(bits),
-      [ONNX_METADATA.mode]: isFloat ? 'float' : 'qdq',
+      [ONNX_METADATA.mode]: isFloat ? 'float' : 'integer',
       [ONNX_METADATA.layout]: 'NCHW',
-      [ONNX_METADATA.classes]: String(out.channels),
+      [ONNX_METADATA.classes]: String(classes),
     },
   });
 }

@@ -20,6 +20,9 @@ export const OnnxDataType = {
   INT16: 5,
   INT32: 6,
   INT64: 7,
+  /** Two 4-bit values a byte, element 2i in the low nibble (opset 21). */
+  UINT4: 21,
+  INT4: 22,
 } as const;
 export type OnnxDataType = (typeof OnnxDataType)[keyof typeof OnnxDataType];
 
@@ -240,14 +243,15 @@ export function encodeOnnxModel(m: OnnxModel): Uint8Array {
   return w.finish();
 }
 
-/**
- * Reads ModelProto.metadata_props (field 14) without decoding the graph: every other top-level
- * field is skipped by its wire type. Returns an empty map for bytes that are not a ModelProto.
- */
-export function readOnnxMetadata(bytes: Uint8Array): Map<string, string> {
-  const out = new Map<string, string>();
-  const decoder = new TextDecoder();
-  const varint = (state: { at: number }, end: number): number => {
+/** Walks the length-delimited fields of one message (other wire types are skipped). */
+function walkFields(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  visit: (field: number, from: number, to: number) => void,
+): void {
+  const state = { at: start };
+  const varint = (): number => {
     let result = 0;
     let shift = 1;
     for (let i = 0; i < 10; i++) {
@@ -259,33 +263,35 @@ export function readOnnxMetadata(bytes: Uint8Array): Map<string, string> {
     }
     throw new RangeError('varint longer than 10 bytes');
   };
-  const fields = (
-    start: number,
-    end: number,
-    visit: (field: number, from: number, to: number) => void,
-  ): void => {
-    const state = { at: start };
-    while (state.at < end) {
-      const key = varint(state, end);
-      const field = Math.floor(key / 8);
-      const wire = key % 8;
-      if (wire === VARINT) varint(state, end);
-      else if (wire === 1) state.at += 8;
-      else if (wire === FIXED32) state.at += 4;
-      else if (wire === LENGTH_DELIMITED) {
-        const len = varint(state, end);
-        if (state.at + len > end) throw new RangeError('field runs past the end');
-        visit(field, state.at, state.at + len);
-        state.at += len;
-      } else throw new RangeError(`unsupported wire type ${wire}`);
-    }
-  };
+  while (state.at < end) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (wire === VARINT) varint();
+    else if (wire === 1) state.at += 8;
+    else if (wire === FIXED32) state.at += 4;
+    else if (wire === LENGTH_DELIMITED) {
+      const len = varint();
+      if (state.at + len > end) throw new RangeError('field runs past the end');
+      visit(field, state.at, state.at + len);
+      state.at += len;
+    } else throw new RangeError(`unsupported wire type ${wire}`);
+  }
+}
+
+/**
+ * Reads ModelProto.metadata_props (field 14) without decoding the graph: every other top-level
+ * field is skipped by its wire type. Returns an empty map for bytes that are not a ModelProto.
+ */
+export function readOnnxMetadata(bytes: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const decoder = new TextDecoder();
   try {
-    fields(0, bytes.length, (field, from, to) => {
+    walkFields(bytes, 0, bytes.length, (field, from, to) => {
       if (field !== 14) return;
       let key = '';
       let value = '';
-      fields(from, to, (f, a, b) => {
+      walkFields(bytes, from, to, (f, a, b) => {
         if (f === 1) key = decoder.decode(bytes.subarray(a, b));
         else if (f === 2) value = decoder.decode(bytes.subarray(a, b));
       });
@@ -295,4 +301,47 @@ export function readOnnxMetadata(bytes: Uint8Array): Map<string, string> {
     return new Map();
   }
   return out;
+}
+
+export interface OnnxNodeSummary {
+  opType: string;
+  domain: string;
+  name: string;
+  inputs: string[];
+}
+
+/**
+ * The graph's nodes (op type, domain, name, inputs) and initializer names with their byte sizes,
+ * read from an .onnx file (or onnxruntime's optimized model); throws RangeError on malformed bytes.
+ */
+export function readOnnxGraph(bytes: Uint8Array): {
+  nodes: OnnxNodeSummary[];
+  initializers: { name: string; bytes: number }[];
+} {
+  const decoder = new TextDecoder();
+  const nodes: OnnxNodeSummary[] = [];
+  const initializers: { name: string; bytes: number }[] = [];
+  walkFields(bytes, 0, bytes.length, (field, from, to) => {
+    if (field !== 7) return;
+    walkFields(bytes, from, to, (g, a, b) => {
+      if (g === 1) {
+        const node: OnnxNodeSummary = { opType: '', domain: '', name: '', inputs: [] };
+        walkFields(bytes, a, b, (n, x, y) => {
+          const text = () => decoder.decode(bytes.subarray(x, y));
+          if (n === 1) node.inputs.push(text());
+          else if (n === 3) node.name = text();
+          else if (n === 4) node.opType = text();
+          else if (n === 7) node.domain = text();
+        });
+        nodes.push(node);
+      } else if (g === 5) {
+        let name = '';
+        walkFields(bytes, a, b, (n, x, y) => {
+          if (n === 8) name = decoder.decode(bytes.subarray(x, y));
+        });
+        initializers.push({ name, bytes: b - a });
+      }
+    });
+  });
+  return { nodes, initializers };
 }

@@ -22,7 +22,30 @@ import {
   switchableNorms,
   type QuantConfig,
 } from '../quant/quantize-model.js';
-import type { QuantizedLayer } from '../quant/quantized-layer.js';
+import type { DeployedCodes, QuantizedLayer } from '../quant/quantized-layer.js';
+
+/**
+ * The codes of a fixed layer, whose file holds its dequantized values and step sizes: each value is
+ * float32((q + offset) s), so q = round(value / s - offset); every value is checked to reproduce.
+ */
+function fixedCodes(
+  values: Float32Array,
+  steps: Float32Array,
+  bits: number,
+  rule: QuantConfig['rule'],
+): DeployedCodes {
+  const offset = reconstructionOffset(bits, bits, rule);
+  const per = values.length / steps.length;
+  const codes = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const s = steps[Math.floor(i / per)];
+    codes[i] = Math.round(values[i] / s - offset);
+    if (Math.fround((codes[i] + offset) * s) !== values[i]) {
+      throw new RangeError(`model file: fixed weight ${i} is not (code + ${offset}) * step at ${bits} bits`);
+    }
+  }
+  return { bits, codes, steps: Float32Array.from(steps), offset };
+}
 
 /** Everything a precision needs besides the layered weights: its batch norms and activation scales. */
 function precisionParams(model: Module, bits: number): PlainTensor[] {
@@ -104,6 +127,14 @@ export function toStrataContent(
       shape: [2],
       data: Float32Array.from(layer.stateDict().get('actState')!.data),
     });
+    if (layer.config.role === 'fixed') {
+      // The step sizes of the fixed codes, so a deployment reads the codes back instead of guessing them.
+      fixed.push({
+        name: `${path}.weightScale`,
+        shape: [layer.weightScale!.size],
+        data: Float32Array.from(layer.weightScale!.data),
+      });
+    }
     if (layer.config.role === 'fixed' && layer.config.quantizeInput) {
       fixed.push({
         name: `${path}.actScale`,
@@ -238,14 +269,19 @@ export function modelFromStrata(
     const name = `${path}.weight`;
     const entry = layeredByName.get(name);
     let weights: Float32Array;
+    let codes: DeployedCodes | null = null;
     if (entry !== undefined) {
       const per = entry.codes.length / entry.shape[0];
       const offset = reconstructionOffset(q.topBits, bits, q.rule);
       weights = new Float32Array(entry.codes.length);
       for (let i = 0; i < weights.length; i++)
         weights[i] = (entry.codes[i] + offset) * entry.scales[Math.floor(i / per)];
+      codes = { bits, codes: entry.codes, steps: entry.scales, offset };
     } else {
       weights = take(name);
+      const steps = byName.get(`${path}.weightScale`);
+      if (layer.config.role === 'fixed' && steps !== undefined)
+        codes = fixedCodes(weights, steps, layer.config.fixedBits, q.rule);
     }
     if (weights.length !== layer.weight.size)
       throw new InvalidInputError(
@@ -256,6 +292,7 @@ export function modelFromStrata(
       );
     layer.weight.data.set(weights);
     layer.deployedWeight = keep(new Tensor(Float32Array.from(weights), layer.weight.shape));
+    layer.deployedCodes = codes;
     if (layer.bias !== null) fill(layer.bias.data, `${path}.bias`);
     fill(layer.stateDict().get('actState')!.data, `${path}.actState`);
     const actBits = layer.effectiveBits(bits);

@@ -20,6 +20,9 @@ dnnl::stream& cpu_stream() {
   return stream;
 }
 
+// Integer inference for deployed models (int8-inference.cc).
+void register_int8_inference(Napi::Env env, Napi::Object exports);
+
 }  // namespace strata
 
 namespace {
@@ -66,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   strata::register_dense(env, exports);
   strata::register_elementwise(env, exports);
   strata::register_fake_quant(env, exports);
+  strata::register_int8_inference(env, exports);
   return exports;
 }
 

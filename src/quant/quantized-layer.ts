@@ -29,6 +29,15 @@ export interface LayerQuantConfig {
 
 const SCALE_CANDIDATES = [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1];
 
+export interface DeployedCodes {
+  bits: number;
+  codes: Int32Array;
+  /** Per output channel step size at `bits`. */
+  steps: Float32Array;
+  /** Reconstruction offset of the cascade rule at `bits`. */
+  offset: number;
+}
+
 /** Wraps a Conv2d or Linear (sharing its parameters) with weight and input-activation quantizers. */
 export class QuantizedLayer extends Module {
   readonly inner: Conv2d | Linear;
@@ -54,6 +63,12 @@ export class QuantizedLayer extends Module {
    * keeps those edges where a dedicated low-precision model would put them.
    */
   stepLearnsFrom: ReadonlySet<number> | null = null;
+  /**
+   * The integer codes behind `deployedWeight` as the model file holds them: deployedWeight =
+   * (codes + offset) * steps[channel] at precision `bits`. Integer inference and the integer ONNX
+   * export read these; null for a layer not rebuilt from a file (or a file without them).
+   */
+  deployedCodes: DeployedCodes | null = null;
 
   /**
    * `initScale: false` leaves the weight step sizes at 1 instead of searching them from the

@@ -6,7 +6,10 @@
  *
  * Sources:
  * - a Module (a quantized, calibrated model, or a plain float one): exported with `exportOnnx` at
- *   `bits` for onnxruntime, or run directly by the `native` engine;
+ *   `bits` for onnxruntime (the integer graph, or the float one with `float`), or run by the `native`
+ *   engine: a quantized precision as its integer plan on the int8 kernels (oneDNN; the TypeScript
+ *   reference kernels when the addon is absent, which `arithmetic` reports), full precision or
+ *   `float` as Strata's own forward;
  * - an .onnx file (path or bytes), as written by `exportOnnx` or any graph with one NCHW float
  *   input and one [N, classes] output: onnxruntime only, the precision is the file's;
  * - a .strata file (path or bytes), recognised by its magic: read at `bits` (default the highest
@@ -26,6 +29,8 @@ import {
   validateExportBits,
 } from '../export/onnx-export.js';
 import { readOnnxMetadata } from '../export/onnx-proto.js';
+import { intPlan } from '../export/int-plan.js';
+import { IntPlanRunner } from './int-engine.js';
 import { MAGIC, StrataFormatError, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
 import { modelFromStrata } from '../export/strata-model.js';
@@ -38,6 +43,8 @@ export const SESSION_ENGINES: readonly SessionEngine[] = ['onnxruntime', 'native
 
 export type SessionSource = string | Uint8Array | Module;
 
+export type SessionArithmetic = 'float' | 'onnxruntime-integer' | 'native-int8' | 'reference-int8';
+
 export interface SessionOptions {
   /**
    * The precision to run. Required for a Module source (null = full precision); for a .strata
@@ -47,7 +54,10 @@ export interface SessionOptions {
   bits?: number | null;
   /** Default 'onnxruntime'. */
   engine?: SessionEngine;
-  /** For a Module run through onnxruntime: export the float graph instead of QDQ. */
+  /**
+   * Run the precision as float arithmetic (onnxruntime: the float graph; native: Strata's own forward
+   * with dequantized weights) instead of integer kernels (the default for a quantized precision).
+   */
   float?: boolean;
   /** [H, W, C] of one image, needed when `predict` gets a bare Float32Array. */
   inputShape?: readonly [number, number, number];
@@ -156,6 +166,21 @@ class OrtRunner implements Runner {
 }
 
 /** Runs the Module itself at `bits`, leaving its precision and train/eval modes as it found them. */
+/** Runs the model's integer plan on the int8 kernels (oneDNN, or the TypeScript reference without the addon). */
+class IntRunner implements Runner {
+  constructor(private readonly plan: IntPlanRunner) {}
+
+  get arithmetic(): SessionArithmetic {
+    return this.plan.kernels.name === 'native' ? 'native-int8' : 'reference-int8';
+  }
+
+  async run(nhwc: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+    return this.plan.run(nhwc, shape);
+  }
+
+  async release(): Promise<void> {}
+}
+
 class NativeRunner implements Runner {
   constructor(
     private readonly model: Module,
@@ -194,6 +219,11 @@ export class StrataSession {
     readonly bits: number | null | undefined,
     /** [H, W, C] when known (from options or a fixed-size ONNX input). */
     readonly inputShape: readonly [number, number, number] | null,
+    /**
+     * How the session computes: 'float', 'onnxruntime-integer' (integer ONNX graph), 'native-int8'
+     * (oneDNN int8 kernels) or 'reference-int8' (the TypeScript int8 kernels: the addon is absent).
+     */
+    readonly arithmetic: SessionArithmetic,
   ) {
     this.runner = runner;
   }
@@ -229,8 +259,12 @@ export class StrataSession {
 
     if (model !== null) {
       const bits = validateExportBits(model, strataBits ?? requireBits(options.bits));
-      if (engine === 'native')
-        return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape);
+      if (engine === 'native') {
+        if (bits === null || options.float === true)
+          return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape, 'float');
+        const runner = new IntRunner(new IntPlanRunner(intPlan(model, bits)));
+        return new StrataSession(runner, engine, bits, inputShape, runner.arithmetic);
+      }
       onnx = exportOnnx(model, { bits, float: options.float });
       return StrataSession.fromOnnx(onnx, bits, inputShape, options.threads);
     }
@@ -276,7 +310,15 @@ export class StrataSession {
       const [, c, h, w] = meta.shape;
       if (typeof c === 'number' && typeof h === 'number' && typeof w === 'number') shape = [h, w, c];
     }
-    return new StrataSession(new OrtRunner(ort, session, inputName, outputName), 'onnxruntime', bits, shape);
+    const mode = readOnnxMetadata(bytes).get(ONNX_METADATA.mode);
+    const arithmetic: SessionArithmetic = mode === 'integer' ? 'onnxruntime-integer' : 'float';
+    return new StrataSession(
+      new OrtRunner(ort, session, inputName, outputName),
+      'onnxruntime',
+      bits,
+      shape,
+      arithmetic,
+    );
   }
 
   /** Runs one batch of channels-last images; a bare Float32Array needs the session's inputShape. */

@@ -1,12 +1,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { extractCommand } from '../../src/cli/commands/extract.js';
 import { packCommand } from '../../src/cli/commands/pack.js';
 import { predictCommand } from '../../src/cli/commands/predict.js';
+import { evalCommand } from '../../src/cli/commands/eval.js';
+import { infoCommand } from '../../src/cli/commands/info.js';
 import { serveModels } from '../../src/cli/commands/serve.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { restoreModel } from '../../src/cli/restore.js';
@@ -21,6 +23,7 @@ import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { buildModel } from '../../src/train/trainer.js';
 import { mnistDigitPng, trainTinyMnist } from '../web/fixtures.js';
+import { tarBytes } from '../data/fixtures.js';
 import { tableRows, tempDir } from './helpers.js';
 
 const dir = tempDir('deploy');
@@ -42,7 +45,14 @@ async function strata(...args: string[]): Promise<Run> {
   const program = new Command('strata')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
-  for (const command of [packCommand(io), extractCommand(io), exportCommand(io), predictCommand(io)]) {
+  for (const command of [
+    packCommand(io),
+    extractCommand(io),
+    exportCommand(io),
+    predictCommand(io),
+    evalCommand(io),
+    infoCommand(io),
+  ]) {
     program.addCommand(command);
     command.copyInheritedSettings(program);
   }
@@ -146,7 +156,7 @@ test('export writes ONNX from a .strata file or a checkpoint; onnxruntime gives 
   const onnxPath = join(dir, 'w4.onnx');
   const r = await strata('export', modelPath, '--bits', '4', '--format', 'onnx', '-o', onnxPath);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /ONNX QDQ graph at 4 bits/);
+  assert.match(r.stdout, /ONNX integer graph at 4 bits/);
   const floatPath = join(dir, 'w4-float.onnx');
   assert.equal((await strata('export', modelPath, '--bits', '4', '--float', '-o', floatPath)).code, 0);
   const input = { data: Tensor.randn([3, 28, 28, 1], new Random(2)).data, shape: [3, 28, 28, 1] };
@@ -193,7 +203,7 @@ test('predict prints the top-5 classes of an image, normalised as in training, f
   assert.match(
     r.stdout,
     new RegExp(
-      `^${digit.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${order[0]} \\(8 bits, onnxruntime\\)$`,
+      `^${digit.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${order[0]} \\(8 bits, onnxruntime, integer ONNX graph\\)$`,
       'm',
     ),
   );
@@ -236,6 +246,90 @@ test('predict prints the top-5 classes of an image, normalised as in training, f
   const bad = await strata('predict', modelPath, digit.path, '--bits', '1');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /Expected bits in \[2, 8\]/);
+});
+
+test('predict, info and eval take an .onnx graph; eval takes a .strata file (or prefix) on a labelled archive or folder', async () => {
+  // The ONNX graph records the file's input size, normalisation and classes: predict on it gives the
+  // integer graph's own probabilities, the same as predict on the .strata file at that precision.
+  const onnxPath = join(dir, 'w8.onnx');
+  assert.equal((await strata('export', modelPath, '--bits', '8', '-o', onnxPath)).code, 0);
+  const digit = await mnistDigitPng(dir, 0);
+  const viaOnnx = await strata('predict', onnxPath, digit.path);
+  assert.equal(viaOnnx.code, 0, viaOnnx.stderr);
+  assert.equal(viaOnnx.stderr, '');
+  const viaStrata = await strata('predict', modelPath, digit.path, '--bits', '8');
+  assert.deepEqual(tableRows(viaOnnx.stdout), tableRows(viaStrata.stdout));
+  assert.match(viaOnnx.stdout, /\(8 bits, onnxruntime, integer ONNX graph\)$/m);
+  const native = await strata('predict', onnxPath, digit.path, '--engine', 'native');
+  assert.equal(native.code, 1);
+  assert.match(native.stderr, /runs only with --engine onnxruntime/);
+
+  const info = await strata('info', onnxPath);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /exported by Strata: 8 bits, integer graph, 10 classes, input NCHW/);
+  const ops = new Map(tableRows(info.stdout).map(([op, n]) => [op, Number(n)]));
+  assert.equal(ops.get('ConvInteger'), 4, info.stdout);
+  assert.equal(ops.get('MatMulInteger'), 1, info.stdout);
+
+  // A labelled archive: <root>/<class>/<image>.png, 24 test digits.
+  const members: { name: string; data?: Uint8Array; directory?: boolean }[] = [];
+  const digits: Awaited<ReturnType<typeof mnistDigitPng>>[] = [];
+  for (let i = 0; i < 24; i++) {
+    const d = await mnistDigitPng(dir, i);
+    digits.push(d);
+    members.push({ name: `digits/${d.label}/${i}.png`, data: readFileSync(d.path) });
+  }
+  const archive = join(dir, 'digits.tar');
+  writeFileSync(archive, tarBytes(members));
+  const evaluated = await strata('eval', modelPath, '--data', archive, '--bits', '8,2', '--engine', 'native');
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const rows = tableRows(evaluated.stdout);
+  assert.deepEqual(
+    rows.map((r) => r[0]),
+    ['w8a8', 'w2a2'],
+  );
+  assert.match(evaluated.stdout, /data: all 24 images, \d+ classes, labels matched by class name/);
+  // Independent count: the native session on the hand-normalised pixels.
+  for (const [row, bits] of [
+    [rows[0], 8],
+    [rows[1], 2],
+  ] as const) {
+    const session = await StrataSession.create(modelPath, { bits, engine: 'native' });
+    const data = new Float32Array(24 * 784);
+    digits.forEach((d, i) =>
+      data.set(
+        Float32Array.from(d.pixels, (p) => (p / 255 - 0.1307) / 0.3081),
+        i * 784,
+      ),
+    );
+    const p = await session.predict({ data, shape: [24, 28, 28, 1] });
+    const correct = digits.filter((d, i) => p.classes[i] === d.label).length;
+    assert.equal(row[1], ((100 * correct) / 24).toFixed(2), `${bits} bits`);
+    assert.match(row[5], /native, oneDNN int8 kernels/);
+    await session.dispose();
+  }
+  // A prefix of the file holds the lower precisions: eval takes it and evaluates what it holds.
+  const full = new Uint8Array(readFileSync(modelPath));
+  const prefixPath = join(dir, 'prefix.strata');
+  writeFileSync(prefixPath, full.subarray(0, inspectStrata(full).precisions[1].completeAt));
+  const prefix = await strata('eval', prefixPath, '--data', archive);
+  assert.equal(prefix.code, 0, prefix.stderr);
+  assert.deepEqual(
+    tableRows(prefix.stdout).map((r) => r[0]),
+    ['w3a3', 'w2a2'],
+  );
+  // The same images as a folder, evaluated through the ONNX graph.
+  const folder = join(dir, 'digits');
+  for (const [i, d] of digits.entries()) {
+    mkdirSync(join(folder, String(d.label)), { recursive: true });
+    writeFileSync(join(folder, String(d.label), `${i}.png`), readFileSync(d.path));
+  }
+  const viaFolder = await strata('eval', onnxPath, '--data', folder);
+  assert.equal(viaFolder.code, 0, viaFolder.stderr);
+  assert.equal(tableRows(viaFolder.stdout)[0][1], rows[0][1]);
+  const noData = await strata('eval', modelPath);
+  assert.equal(noData.code, 1);
+  assert.match(noData.stderr, /records no dataset: pass --data <folder\|tar>/);
 });
 
 test('serve starts on a free port, lists the models and serves the built page client', async () => {

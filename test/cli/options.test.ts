@@ -34,7 +34,12 @@ const HELP: Record<string, string[]> = {
     '--print-config',
   ],
   eval: [
-    '<checkpoint>',
+    '<model>',
+    '--data',
+    '--engine',
+    '--float',
+    '--batch-size',
+    '--limit',
     '--bits',
     '--adapted',
     '--reestimate-bn',
@@ -159,15 +164,15 @@ test('a missing config file or input file is named', async () => {
   assert.equal(chart.stderr, 'error: results /nonexistent/run: file not found\n');
 });
 
-test('info refuses a file that is neither a checkpoint nor a .strata model', async () => {
+test('info refuses a file that is neither a checkpoint, a .strata model nor an ONNX graph', async () => {
   const path = join(tempDir('options'), 'notes.txt');
   writeFileSync(path, 'hello, world');
   const r = await strata('info', path);
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr,
-    `error: ${path}: neither a Strata checkpoint (magic "STRCKPT1") nor a .strata model file ` +
-      '(magic "STRATA\\0\\x01"); its first bytes are 68 65 6c 6c 6f 2c 20 77\n',
+    `error: ${path}: neither a Strata checkpoint (magic "STRCKPT1"), a .strata model file ` +
+      '(magic "STRATA\\0\\x01") nor an ONNX model (first byte 08); its first bytes are 68 65 6c 6c 6f 2c 20 77\n',
   );
 });
 

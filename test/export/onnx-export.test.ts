@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { exportOnnx, ONNX_METADATA } from '../../src/export/onnx-export.js';
-import { encodeOnnxModel, OnnxDataType, readOnnxMetadata } from '../../src/export/onnx-proto.js';
+import { readOnnxGraph, readOnnxMetadata } from '../../src/export/onnx-proto.js';
 import { Conv2d } from '../../src/nn/conv.js';
 import { BatchNorm2d } from '../../src/nn/batch-norm.js';
 import { AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d, ReLU, Sequential } from '../../src/nn/layers.js';
@@ -44,11 +44,11 @@ async function checkParity(f: Fixture, bits: number | null, float: boolean, labe
   assertLogitsClose(got, ref, 10, bits !== null, label);
 }
 
-test('small-cnn: onnxruntime matches Strata at full precision and at every precision, QDQ and float graphs', async () => {
+test('small-cnn: onnxruntime matches Strata at full precision and at every precision, integer and float graphs', async () => {
   const f = calibratedModel('small-cnn', { inChannels: 1, size: 28 });
   await checkParity(f, null, true, 'small-cnn float');
   for (const bits of PRECISIONS) {
-    await checkParity(f, bits, false, `small-cnn ${bits}-bit QDQ`);
+    await checkParity(f, bits, false, `small-cnn ${bits}-bit integer`);
     await checkParity(f, bits, true, `small-cnn ${bits}-bit float`);
   }
 });
@@ -56,65 +56,34 @@ test('small-cnn: onnxruntime matches Strata at full precision and at every preci
 test('resnet20 (projection shortcuts): onnxruntime matches Strata at full precision and every precision', async () => {
   const f = calibratedModel('resnet20', { inChannels: 3, size: 8 });
   await checkParity(f, null, false, 'resnet20 float');
-  for (const bits of PRECISIONS) await checkParity(f, bits, false, `resnet20 ${bits}-bit QDQ`);
+  for (const bits of PRECISIONS) await checkParity(f, bits, false, `resnet20 ${bits}-bit integer`);
   await checkParity(f, 3, true, 'resnet20 3-bit float');
 });
 
 test('mobilenetv2 (depthwise, ReLU6, inverted residuals): onnxruntime matches Strata', async () => {
   const f = calibratedModel('mobilenetv2', { inChannels: 3, size: 16, width: 0.25 });
   await checkParity(f, null, false, 'mobilenetv2 float');
-  await checkParity(f, 4, false, 'mobilenetv2 4-bit QDQ');
+  await checkParity(f, 4, false, 'mobilenetv2 4-bit integer');
 });
 
-test('8-bit weight codes: int16 at opset 21 and int32 at opset 13 give the same graph output', async () => {
-  const f = calibratedModel('small-cnn', { inChannels: 1, size: 12, width: 4 });
-  const at21 = exportOnnx(f.model, { bits: 8, opset: 21 });
-  const at13 = exportOnnx(f.model, { bits: 8, opset: 13 });
-  // Same graph, only the 8-bit code tensors widen: 2 bytes per weight more for every int32 weight.
+test('weights at 4 bits and below: INT4 at opset 21, int8 at opset 13, the same graph output', async () => {
+  const f = calibratedModel('resnet20', { inChannels: 3, size: 8 });
+  const at21 = exportOnnx(f.model, { bits: 3, opset: 21 });
+  const at13 = exportOnnx(f.model, { bits: 3, opset: 13 });
   assert.ok(at13.length > at21.length, `opset 13 ${at13.length} bytes, opset 21 ${at21.length} bytes`);
   const a = await runOrt(at21, f);
   const b = await runOrt(at13, f);
   assert.deepEqual(b, a);
-  assertLogitsClose(a, strataLogits(f.model, f.input, 8), 10, true, 'opset 21');
-});
-
-test('onnxruntime-node 1.30 rejects int16 DequantizeLinear before opset 21 (why 8-bit codes are int32 there)', async () => {
-  const model = (opset: number) =>
-    encodeOnnxModel({
-      irVersion: opset >= 21 ? 10 : 7,
-      opset,
-      producerName: 'test',
-      producerVersion: '0',
-      graphName: 'g',
-      nodes: [
-        {
-          opType: 'DequantizeLinear',
-          name: 'dq',
-          inputs: ['q', 's'],
-          outputs: ['y'],
-          attributes: { axis: { kind: 'int', value: 0 } },
-        },
-      ],
-      initializers: [
-        { name: 's', dataType: OnnxDataType.FLOAT, dims: [2], values: Float32Array.of(0.5, 0.25) },
-      ],
-      inputs: [{ name: 'q', elemType: OnnxDataType.INT16, shape: [2, 2] }],
-      outputs: [{ name: 'y', elemType: OnnxDataType.FLOAT, shape: [2, 2] }],
-    });
-  const session = await ort.InferenceSession.create(model(21));
-  const out = await session.run({ q: new ort.Tensor('int16', Int16Array.of(-255, 255, 3, -1), [2, 2]) });
-  assert.deepEqual(Array.from(out.y.data as Float32Array), [-127.5, 127.5, 0.75, -0.25]);
-  await session.release();
-  await assert.rejects(ort.InferenceSession.create(model(13)), /tensor\(int16\)/);
+  assertLogitsClose(a, strataLogits(f.model, f.input, 3), 10, true, 'opset 21');
 });
 
 test('metadata records precision, graph style and layout', () => {
   const f = calibratedModel('small-cnn', { inChannels: 1, size: 8, width: 4 });
-  const qdq = readOnnxMetadata(exportOnnx(f.model, { bits: 3 }));
-  assert.equal(qdq.get(ONNX_METADATA.bits), '3');
-  assert.equal(qdq.get(ONNX_METADATA.mode), 'qdq');
-  assert.equal(qdq.get(ONNX_METADATA.layout), 'NCHW');
-  assert.equal(qdq.get(ONNX_METADATA.classes), '10');
+  const integer = readOnnxMetadata(exportOnnx(f.model, { bits: 3 }));
+  assert.equal(integer.get(ONNX_METADATA.bits), '3');
+  assert.equal(integer.get(ONNX_METADATA.mode), 'integer');
+  assert.equal(integer.get(ONNX_METADATA.layout), 'NCHW');
+  assert.equal(integer.get(ONNX_METADATA.classes), '10');
   const fp = readOnnxMetadata(exportOnnx(f.model, { bits: null }));
   assert.equal(fp.get(ONNX_METADATA.bits), 'float');
   assert.equal(fp.get(ONNX_METADATA.mode), 'float');
@@ -181,7 +150,7 @@ test('errors: unknown modules name their path; bits, opset and options are check
   assert.throws(() => exportOnnx(fresh, { bits: 4 }), {
     name: 'Error',
     message:
-      "exportOnnx: layer 'features.3' has no calibrated 4-bit activation scale; run the model on data at 4 bits before exporting",
+      "intPlan: layer 'features.3' has no calibrated 4-bit activation scale; run the model on data at 4 bits first",
   });
 });
 
@@ -210,22 +179,19 @@ test('Sequential with padded AvgPool2d, MaxPool2d and a spatial Flatten (channel
   quantizeModel(model, { precisions: PRECISIONS });
   model.eval(); // the wrappers quantizeModel adds start in training mode
   strataLogits(model, Tensor.randn([16, 10, 10, 3], rng), 8);
-  for (const bits of [8, 2]) await checkParity(f, bits, false, `plain ${bits}-bit QDQ`);
+  for (const bits of [8, 2]) await checkParity(f, bits, false, `plain ${bits}-bit integer`);
 });
 
-test('a model rebuilt from a .strata file exports integer codes for every layer and computes the same', async () => {
+test("a model rebuilt from a .strata file exports the file's integer codes for every quantized layer", async () => {
   const f = calibratedModel('small-cnn', { inChannels: 1, size: 10, width: 4, seed: 5 });
   const strata = writeStrata(toStrataContent(f.model, f.architecture!, f.quant!));
   for (const bits of [8, 3]) {
     const { model } = modelFromStrata(readStrata(strata, { bits }));
     const bytes = exportOnnx(model, { bits });
-    // The rebuilt layers hold dequantized weights only; their codes are recovered, not left float.
-    const codeTensors = new Set(
-      Buffer.from(bytes)
-        .toString('latin1')
-        .match(/[\w.]+\.weight_codes/g),
-    );
-    assert.equal(codeTensors.size, 4, `bits ${bits}: ${[...codeTensors].join(', ')}`);
+    // Every layer whose input Strata quantizes (all but the first convolution) holds integer codes:
+    // int8 at 8 bits, INT4 at 3 bits.
+    const codes = readOnnxGraph(bytes).initializers.filter((t) => /\.weight_(codes|int4)$/.test(t.name));
+    assert.equal(codes.length, 3, `bits ${bits}: ${codes.map((t) => t.name).join(', ')}`);
     assertLogitsClose(
       await runOrt(bytes, f),
       strataLogits(f.model, f.input, bits),

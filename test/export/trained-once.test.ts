@@ -1,7 +1,7 @@
 /**
- * ONNX parity on a trained once-QAT model: every precision of its .strata file, rebuilt from the
- * file, exported as QDQ and run in onnxruntime-node, agrees with Strata's own forward on real
- * MNIST test digits.
+ * Parity on a trained once-QAT model: every precision of its .strata file, rebuilt from the file,
+ * exported as an integer graph and run in onnxruntime-node, and run on Strata's int8 kernels, agrees
+ * with Strata's own forward on real MNIST test digits.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +16,8 @@ import { getImage } from '../../src/data/dataset.js';
 import { Random } from '../../src/engine/random.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { exportOnnx } from '../../src/export/onnx-export.js';
+import { intPlan } from '../../src/export/int-plan.js';
+import { IntPlanRunner } from '../../src/runtime/int-engine.js';
 import { readStrata } from '../../src/format/index.js';
 import { modelFromStrata } from '../../src/export/strata-model.js';
 import { trainTinyMnist } from '../web/fixtures.js';
@@ -54,6 +56,8 @@ test('every precision of a trained once-QAT model runs the same in onnxruntime a
       });
       const logits = out.logits.data as Float32Array;
       const diff = assertLogitsClose(logits, reference, 10, true, `${bits} bits`);
+      const native = new IntPlanRunner(intPlan(model, bits)).run(input.data, input.shape);
+      assertLogitsClose(native, reference, 10, true, `${bits} bits, int8 kernels`);
       agreeing += diff.agree;
       await session.release();
     }

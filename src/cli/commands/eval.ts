@@ -1,5 +1,15 @@
+import { readFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import { datasetSize, getImage, type RawImage } from '../../data/dataset.js';
+import { loadImageTree } from '../../data/real-datasets.js';
+import { inspectStrata } from '../../format/index.js';
+import { SESSION_ENGINES, type SessionEngine } from '../../runtime/session.js';
+import { imageToInput, toChannels, type InputSpec } from '../../web/preprocess.js';
+import { openModel } from '../model-file.js';
+import { detectFileKind, type FileKind } from './info.js';
+import { describeArithmetic } from './predict.js';
 import { ensurePrecision, setPrecision, type QuantConfig } from '../../quant/quantize-model.js';
 import { lineChart, writeChart } from '../../report/index.js';
 import { loadDataSources } from '../../train/data.js';
@@ -19,6 +29,11 @@ import { precisionLabel, writeResults, type Method, type ResultRow } from '../re
 import { describeMode } from './train.js';
 
 interface EvalFlags {
+  data?: string;
+  engine: SessionEngine;
+  float?: boolean;
+  batchSize: number;
+  limit?: number;
   bits?: BitsRequest;
   adapted?: boolean;
   reestimateBn?: boolean;
@@ -78,10 +93,184 @@ export function planPrecisions(
   return wanted.map((bits) => ({ bits, derived: !trained.has(bits) }));
 }
 
+/** Pixels of a dataset image (1, 3 or 4 channels) in the model's channel count. */
+function imageChannels(image: RawImage, source: number, spec: InputSpec): RawImage {
+  if (source === 3 || source === 4)
+    return toChannels(image.data, image.height, image.width, source, spec.channels);
+  if (source === 1 && spec.channels === 1) return image;
+  if (source === 1 && spec.channels === 3) {
+    return {
+      ...image,
+      data: Uint8Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)]),
+    };
+  }
+  throw new RangeError(
+    `Expected images of 1, 3 or 4 channels for a ${spec.channels}-channel model but received ${source}`,
+  );
+}
+
+/** The dataset label -> model class map: by class name when the model records names that cover the data, else by index. */
+function labelMap(
+  dataClasses: readonly string[],
+  modelLabels: readonly string[] | null,
+  numClasses: number,
+  path: string,
+): { map: Int32Array; how: string } {
+  if (modelLabels !== null && dataClasses.every((c) => modelLabels.includes(c))) {
+    return { map: Int32Array.from(dataClasses, (c) => modelLabels.indexOf(c)), how: 'by class name' };
+  }
+  if (dataClasses.length !== numClasses) {
+    throw new RangeError(
+      `${path} has ${numClasses} classes but the data has ${dataClasses.length} class folders` +
+        (modelLabels !== null ? ' whose names are not all among its class names' : ''),
+    );
+  }
+  return {
+    map: Int32Array.from(dataClasses, (_, i) => i),
+    how: 'by index (sorted folder names, or wnids.txt)',
+  };
+}
+
+/** The precisions of a deployed file to evaluate: a .strata file's (present) ones, an .onnx file's own. */
+async function deployedPrecisions(
+  path: string,
+  kind: FileKind,
+  request: BitsRequest | undefined,
+): Promise<(number | undefined)[]> {
+  if (kind === 'onnx') {
+    if (request !== undefined && request.kind !== 'all') {
+      throw new RangeError(`${path} is an .onnx file at one precision; leave out --bits`);
+    }
+    return [undefined];
+  }
+  if (kind === 'checkpoint') {
+    const { quant, meta } = restoreModel(path);
+    if (quant === null || request?.kind === 'fp') return [undefined];
+    if (request === undefined) return [...meta.config.bits];
+    if (request.kind === 'all')
+      return Array.from({ length: quant.topBits - quant.minBits + 1 }, (_, i) => quant.topBits - i);
+    return [...request.bits].sort((a, b) => b - a);
+  }
+  const info = inspectStrata(new Uint8Array(await readFile(path)));
+  const held = info.precisions
+    .filter((p) => p.present)
+    .map((p) => p.bits)
+    .sort((a, b) => b - a);
+  if (request?.kind === 'fp')
+    throw new RangeError(`${path} is a .strata file, which holds quantized precisions only`);
+  if (request === undefined || request.kind === 'all') return held;
+  for (const b of request.bits) {
+    if (!held.includes(b))
+      throw new RangeError(
+        `Expected bits in {${held.join(', ')}} (the precisions ${path} holds) but received ${b}`,
+      );
+  }
+  return [...request.bits].sort((a, b) => b - a);
+}
+
+/** `strata eval <model> --data <folder|tar>`: a checkpoint, .strata or .onnx file on a labelled image tree. */
+async function evalOnData(path: string, flags: EvalFlags & { data: string }, io: CliIo): Promise<void> {
+  const log = (message: string) => println(io.err, message);
+  const kind = detectFileKind(path);
+  const precisions = await deployedPrecisions(path, kind, flags.bits);
+  const dataset = await loadImageTree(flags.data, { log });
+  const total = datasetSize(dataset);
+  const n = flags.limit === undefined || flags.limit === 0 ? total : Math.min(total, flags.limit);
+  const rows: AccuracyRow[] = [];
+  let mapping = '';
+  let arithmetic = '';
+  for (const bits of precisions) {
+    const opened = await openModel(path, {
+      ...(bits !== undefined ? { bits } : {}),
+      engine: flags.engine,
+      float: flags.float === true,
+    });
+    const { session, spec } = opened;
+    try {
+      let correct1 = 0;
+      let correct5 = 0;
+      let loss = 0;
+      let map: Int32Array | null = null;
+      const per = spec.height * spec.width * spec.channels;
+      for (let start = 0; start < n; start += flags.batchSize) {
+        const count = Math.min(flags.batchSize, n - start);
+        const batch = new Float32Array(count * per);
+        for (let i = 0; i < count; i++) {
+          const image = imageChannels(getImage(dataset, start + i), dataset.channels, spec);
+          batch.set(imageToInput(image, spec), i * per);
+        }
+        const p = await session.predict({
+          data: batch,
+          shape: [count, spec.height, spec.width, spec.channels],
+        });
+        if (map === null) {
+          const labels = labelMap(dataset.classes, opened.labels, p.numClasses, path);
+          map = labels.map;
+          mapping = labels.how;
+        }
+        for (let i = 0; i < count; i++) {
+          const target = map[dataset.labels[start + i]];
+          const probs = p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses);
+          const above = probs.reduce((k, v) => k + (v > probs[target] ? 1 : 0), 0);
+          if (above === 0) correct1++;
+          if (above < 5) correct5++;
+          loss -= Math.log(Math.max(probs[target], 1e-12));
+        }
+      }
+      arithmetic = describeArithmetic(session.arithmetic);
+      const label = opened.bits;
+      log(`${precisionLabel(label)}: top-1 ${((100 * correct1) / n).toFixed(2)}%`);
+      rows.push({
+        bits: label,
+        top1: (100 * correct1) / n,
+        top5: (100 * correct5) / n,
+        loss: loss / n,
+        bytes: kind === 'strata' && label !== null ? await prefixBytes(path, label) : statSync(path).size,
+        source: `${flags.engine}, ${arithmetic}`,
+      });
+    } finally {
+      await session.dispose();
+    }
+  }
+  const write = (line = '') => println(io.out, line);
+  write(
+    `${path} (${kind === 'checkpoint' ? 'checkpoint' : kind === 'onnx' ? 'ONNX graph' : '.strata file'}) on ${flags.data}`,
+  );
+  write(accuracyTable(rows));
+  write();
+  write(
+    `data: ${n === total ? `all ${total}` : `${n} of ${total}`} images, ${dataset.classes.length} classes, labels matched ${mapping}`,
+  );
+}
+
+async function prefixBytes(path: string, bits: number): Promise<number> {
+  const info = inspectStrata(new Uint8Array(await readFile(path)));
+  return info.precisions.find((p) => p.bits === bits)!.completeAt;
+}
+
 export function evalCommand(io: CliIo = processIo): Command {
   return new Command('eval')
-    .description('Evaluate a training checkpoint at one or more precisions')
-    .argument('<checkpoint>', 'a checkpoint written by strata train (checkpoint.ckpt)')
+    .description(
+      'Evaluate a checkpoint at one or more precisions on its dataset, or a checkpoint, .strata file (any prefix) ' +
+        'or .onnx graph on a labelled image folder or archive (--data)',
+    )
+    .argument('<model>', 'checkpoint.ckpt, model.strata or model.onnx (.strata and .onnx need --data)')
+    .option(
+      '--data <folder|tar>',
+      'a labelled image folder or .tar/.tar.gz archive: one subfolder per class, classes in sorted name order ' +
+        'or the order of its wnids.txt; every image is evaluated',
+    )
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'with --data: onnxruntime (exported ONNX graph) or native (Strata engine)',
+      )
+        .choices([...SESSION_ENGINES])
+        .default('onnxruntime'),
+    )
+    .option('--float', 'with --data: run with float arithmetic instead of integer kernels')
+    .option('--batch-size <n>', 'with --data: images a batch', parsePositiveInteger, 128)
+    .option('--limit <n>', 'with --data: only the first N images (0 = all)', parseNonNegativeInteger)
     .addOption(
       new Option(
         '--bits <which>',
@@ -105,6 +294,14 @@ export function evalCommand(io: CliIo = processIo): Command {
     .option('--chart <file.svg>', 'write top-1 accuracy against bits as SVG')
     .option('--results <file.json>', 'write the rows as a results file for strata chart')
     .action(async (path: string, flags: EvalFlags, command: Command) => {
+      if (flags.data !== undefined) return evalOnData(path, { ...flags, data: flags.data }, io);
+      // A missing file is reported by the checkpoint reader, in its words.
+      const kind = existsSync(path) ? detectFileKind(path) : 'checkpoint';
+      if (kind !== 'checkpoint') {
+        throw new RangeError(
+          `${path} is ${kind === 'onnx' ? 'an .onnx graph' : 'a .strata file'}, which records no dataset: pass --data <folder|tar>`,
+        );
+      }
       const restored = restoreModel(path);
       const { model, quant, meta } = restored;
       const plan = planPrecisions(path, quant, flags.bits, flags.adapted === true);

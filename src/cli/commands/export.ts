@@ -13,6 +13,7 @@ import { parsePositiveInteger } from '../parse.js';
 import { restoreModel } from '../restore.js';
 import { checkBitsInFile } from './extract.js';
 import { detectFileKind } from './info.js';
+import { describeModelFile, ONNX_INPUT_METADATA } from '../model-file.js';
 
 /** `--bits`: a bit-width, or 'fp' for the full-precision graph of a checkpoint. */
 export function parseExportBits(text: string): number | 'fp' {
@@ -42,7 +43,10 @@ export async function loadModelAt(
   path: string,
   requested: number | 'fp' | undefined,
 ): Promise<LoadedForExport> {
-  if (detectFileKind(path) === 'strata') {
+  const kind = detectFileKind(path);
+  if (kind === 'onnx')
+    throw new TypeError(`${path} is already an .onnx graph; export reads a .strata file or a checkpoint`);
+  if (kind === 'strata') {
     if (requested === 'fp') {
       throw new RangeError(`${path} is a .strata file, which holds quantized precisions only (no --bits fp)`);
     }
@@ -89,7 +93,9 @@ interface ExportFlags {
 
 export function exportCommand(io: CliIo = processIo): Command {
   return new Command('export')
-    .description('Export one precision of a .strata file or checkpoint to ONNX (QDQ, or float with --float)')
+    .description(
+      'Export one precision of a .strata file or checkpoint to ONNX (integer operators, or float with --float)',
+    )
     .argument('<model>', 'a .strata model file or a training checkpoint')
     .addOption(
       new Option(
@@ -100,7 +106,7 @@ export function exportCommand(io: CliIo = processIo): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['onnx']).default('onnx'))
     .option(
       '--float',
-      'a float graph with the dequantized weights instead of QuantizeLinear/DequantizeLinear',
+      'a float graph with the dequantized weights instead of the integer one (ConvInteger, MatMulInteger)',
     )
     .option(
       '-o, --output <file>',
@@ -111,9 +117,12 @@ export function exportCommand(io: CliIo = processIo): Command {
     .option('--opset <n>', `ONNX opset in [${MIN_OPSET}, ${MAX_OPSET}]`, parsePositiveInteger)
     .action(async (path: string, flags: ExportFlags) => {
       const loaded = await loadModelAt(path, flags.bits);
+      // The input size, normalisation and class names travel with the graph for predict and eval.
+      const described = await describeModelFile(path);
       const onnx = exportOnnx(loaded.model, {
         bits: loaded.bits,
         float: flags.float === true,
+        metadata: { [ONNX_INPUT_METADATA]: JSON.stringify(described) },
         ...(flags.inputSize !== undefined ? { inputSize: flags.inputSize } : {}),
         ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
         ...(flags.opset !== undefined ? { opset: flags.opset } : {}),
@@ -124,7 +133,7 @@ export function exportCommand(io: CliIo = processIo): Command {
         flags.output ?? join(dirname(path), `${stem}-${label}${flags.float ? '-float' : ''}.onnx`);
       await writeFileAtomic(output, onnx);
       if (loaded.note !== undefined) println(io.err, `note: ${loaded.note}`);
-      const kind = loaded.bits === null || flags.float ? 'float' : 'QDQ';
+      const kind = loaded.bits === null || flags.float ? 'float' : 'integer';
       println(
         io.out,
         `${output}: ONNX ${kind} graph at ${loaded.bits === null ? 'full precision' : `${loaded.bits} bits`}, ` +

@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { MAGIC as STRATA_MAGIC, inspectStrata } from '../../format/index.js';
 import { createModel } from '../../nn/models/index.js';
 import { formatBytes, formatDuration, formatTable } from '../../report/index.js';
+import { ONNX_METADATA } from '../../export/onnx-export.js';
+import { readOnnxGraph, readOnnxMetadata } from '../../export/onnx-proto.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { trainingMeta } from '../restore.js';
@@ -11,13 +13,16 @@ import { describeMode } from './train.js';
 
 const CHECKPOINT_MAGIC = Uint8Array.from(Buffer.from('STRCKPT1', 'latin1'));
 
-export type FileKind = 'checkpoint' | 'strata';
+export type FileKind = 'checkpoint' | 'strata' | 'onnx';
 
 function startsWith(bytes: Uint8Array, magic: Uint8Array): boolean {
   return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
 }
 
-/** Tells a training checkpoint from a .strata model file by their first eight bytes. */
+/**
+ * Tells a training checkpoint, a .strata model file and an .onnx graph apart by their first bytes (an
+ * ONNX ModelProto starts with its ir_version field, byte 0x08).
+ */
 export function detectFileKind(path: string): FileKind {
   let fd: number;
   try {
@@ -39,10 +44,11 @@ export function detectFileKind(path: string): FileKind {
   const bytes = head.subarray(0, read);
   if (startsWith(bytes, CHECKPOINT_MAGIC)) return 'checkpoint';
   if (startsWith(bytes, STRATA_MAGIC)) return 'strata';
+  if (bytes.length > 1 && bytes[0] === 0x08) return 'onnx';
   const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new Error(
-    `${path}: neither a Strata checkpoint (magic "STRCKPT1") nor a .strata model file (magic "STRATA\\0\\x01"); ` +
-      `its first bytes are ${hex === '' ? '(none: the file is empty)' : hex}`,
+    `${path}: neither a Strata checkpoint (magic "STRCKPT1"), a .strata model file (magic "STRATA\\0\\x01") ` +
+      `nor an ONNX model (first byte 08); its first bytes are ${hex === '' ? '(none: the file is empty)' : hex}`,
   );
 }
 
@@ -138,13 +144,48 @@ function strataInfo(path: string, write: (line?: string) => void): void {
   }
 }
 
+function onnxInfo(path: string, write: (line?: string) => void): void {
+  const bytes = readFileSync(path);
+  let graph;
+  try {
+    graph = readOnnxGraph(bytes);
+  } catch (e) {
+    throw new Error(`${path}: not a readable ONNX model (${(e as Error).message})`);
+  }
+  const meta = readOnnxMetadata(bytes);
+  const bits = meta.get(ONNX_METADATA.bits);
+  const mode = meta.get(ONNX_METADATA.mode);
+  write(`ONNX model ${path} (${formatBytes(bytes.length)})`);
+  if (bits !== undefined) {
+    write(
+      `exported by Strata: ${bits === 'float' ? 'full precision' : `${bits} bits`}, ${mode ?? 'unknown'} graph, ` +
+        `${meta.get(ONNX_METADATA.classes) ?? '?'} classes, input ${meta.get(ONNX_METADATA.layout) ?? '?'}`,
+    );
+  }
+  const weights = graph.initializers.reduce((sum, t) => sum + t.bytes, 0);
+  write(
+    `graph: ${count(graph.nodes.length)} nodes, ${count(graph.initializers.length)} initializers (${formatBytes(weights)})`,
+  );
+  const ops = new Map<string, number>();
+  for (const n of graph.nodes) ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
+  write();
+  write(
+    formatTable(
+      [{ header: 'operator' }, { header: 'nodes', align: 'right' }],
+      [...ops].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)),
+    ),
+  );
+}
+
 export function infoCommand(io: CliIo = processIo): Command {
   return new Command('info')
-    .description('Describe a training checkpoint or a .strata model file (told apart by their magic bytes)')
-    .argument('<file>', 'checkpoint.ckpt or model.strata')
+    .description('Describe a training checkpoint, a .strata model file (any prefix) or an .onnx graph')
+    .argument('<file>', 'checkpoint.ckpt, model.strata or model.onnx')
     .action((path: string) => {
       const write = (line = '') => println(io.out, line);
-      if (detectFileKind(path) === 'checkpoint') checkpointInfo(path, write);
+      const kind = detectFileKind(path);
+      if (kind === 'checkpoint') checkpointInfo(path, write);
+      else if (kind === 'onnx') onnxInfo(path, write);
       else strataInfo(path, write);
     });
 }
