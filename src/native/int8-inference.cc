@@ -9,7 +9,7 @@
 // ReLU. quantizeCodes rounds float activations to codes exactly as Strata's fake quantizer does.
 //
 // Every argument is validated here with overflow-checked sizes, and every C++ exception becomes a JS
-// error through int8_guard (one helper, to be unified with the other entry points' guard).
+// error through common.h's guard (registered with STRATA_EXPORT, like every entry point).
 #include <cmath>
 #include <limits>
 #include <map>
@@ -24,22 +24,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-// Runs body; any exception (oneDNN, std, or unknown) becomes a JS Error naming the op.
-template <typename F>
-Napi::Value int8_guard(const Napi::CallbackInfo& info, const char* op, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const dnnl::error& e) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": oneDNN error: " + e.what());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
-  } catch (...) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": unknown native error");
-  }
-}
 
 // a * b, or a RangeError when it overflows size_t (or the JS-safe integer range).
 size_t checked_mul(Napi::Env env, const char* op, size_t a, size_t b) {
@@ -220,7 +204,7 @@ void run(Int8Layer& L, int64_t batch, int64_t inH, int64_t inW, void* src, float
 Napi::Value Create(const Napi::CallbackInfo& info) {
   const char* op = "int8LayerCreate";
   Napi::Env env = info.Env();
-  return int8_guard(info, op, [&]() -> Napi::Value {
+  return guarded(info, op, [&]() -> Napi::Value {
     if (info.Length() != 5) throw Napi::TypeError::New(env, std::string(op) + ": expected 5 arguments");
     if (!info[0].IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": expected object for spec");
     Napi::Object spec = info[0].As<Napi::Object>();
@@ -282,7 +266,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
 Napi::Value Run(const Napi::CallbackInfo& info) {
   const char* op = "int8LayerRun";
   Napi::Env env = info.Env();
-  return int8_guard(info, op, [&]() -> Napi::Value {
+  return guarded(info, op, [&]() -> Napi::Value {
     if (info.Length() != 7) throw Napi::TypeError::New(env, std::string(op) + ": expected 7 arguments");
     if (!info[0].IsExternal()) throw Napi::TypeError::New(env, std::string(op) + ": expected a layer from int8LayerCreate");
     Int8Layer& L = *info[0].As<Napi::External<Int8Layer>>().Data();
@@ -364,7 +348,7 @@ void quantize(const float* x, T* out, int64_t n, float inv, double qmin, double 
 Napi::Value QuantizeCodes(const Napi::CallbackInfo& info) {
   const char* op = "quantizeCodes";
   Napi::Env env = info.Env();
-  return int8_guard(info, op, [&]() -> Napi::Value {
+  return guarded(info, op, [&]() -> Napi::Value {
     if (info.Length() != 5) throw Napi::TypeError::New(env, std::string(op) + ": expected 5 arguments");
     FloatArg x = float_arg(info, 0, op, "x", 0);
     double scale = num_value(info, 1, op, "scale");
@@ -394,9 +378,9 @@ Napi::Value QuantizeCodes(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_int8_inference(Napi::Env env, Napi::Object exports) {
-  exports.Set("int8LayerCreate", Napi::Function::New(env, Create));
-  exports.Set("int8LayerRun", Napi::Function::New(env, Run));
-  exports.Set("quantizeCodes", Napi::Function::New(env, QuantizeCodes));
+  STRATA_EXPORT(env, exports, "int8LayerCreate", Create);
+  STRATA_EXPORT(env, exports, "int8LayerRun", Run);
+  STRATA_EXPORT(env, exports, "quantizeCodes", QuantizeCodes);
 }
 
 }  // namespace strata
