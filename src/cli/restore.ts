@@ -56,7 +56,13 @@ export interface RestoredModel extends BuiltModel {
 export function restoreModel(path: string): RestoredModel {
   const content = loadCheckpoint(path);
   const meta = trainingMeta(content, path);
-  const built = buildModel(meta.config, meta.classes.length, meta.architecture.inChannels);
+  const built = buildModel(
+    meta.config,
+    meta.classes.length,
+    meta.architecture.inChannels,
+    undefined,
+    meta.architecture.name === 'imported' ? meta.architecture : undefined,
+  );
   try {
     built.model.loadStateDict(modelState(content), true);
   } catch (e) {

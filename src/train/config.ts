@@ -26,6 +26,9 @@ export interface TrainConfig {
   dataPath?: string;
   /** Side of the square training crop for ImageNet-style data. */
   imageSize: number;
+  /** Per-channel normalisation replacing the dataset's own (an imported model's preprocessing). */
+  mean?: number[];
+  std?: number[];
   /** Use only the first N training / validation images (quick runs and tests); 0 = all. */
   trainLimit: number;
   valLimit: number;
@@ -99,7 +102,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   out: 'runs/default',
 };
 
-const KEYS = new Set(Object.keys(DEFAULT_TRAIN_CONFIG).concat(['width', 'dataPath', 'init']));
+const KEYS = new Set(Object.keys(DEFAULT_TRAIN_CONFIG).concat(['width', 'dataPath', 'init', 'mean', 'std']));
 
 /** Validates every field; unknown keys are refused by name. */
 export function resolveTrainConfig(partial: Record<string, unknown>, source = 'config'): TrainConfig {
@@ -157,6 +160,22 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
     );
   }
   c.milestones.forEach((m) => expectInteger(m, 'milestone', 0, where));
+  for (const k of ['mean', 'std'] as const) {
+    const list: unknown = c[k];
+    if (list === undefined) continue;
+    if (
+      !Array.isArray(list) ||
+      list.length === 0 ||
+      list.some((v) => typeof v !== 'number' || !Number.isFinite(v))
+    ) {
+      throw new TypeError(
+        `${where}: ${k} must be a non-empty list of numbers but received ${JSON.stringify(list)}`,
+      );
+    }
+  }
+  if ((c.mean === undefined) !== (c.std === undefined)) {
+    throw new RangeError(`${where}: give both mean and std, or neither`);
+  }
   if (typeof c.out !== 'string' || c.out === '')
     throw new TypeError(`Expected non-empty string for out of ${where}`);
   return c;

@@ -1,4 +1,5 @@
 import type { Module } from '../module.js';
+import { GraphNetwork, type GraphSpec } from './graph.js';
 import { MobileNetV2 } from './mobilenet-v2.js';
 import { CifarResNet, ResNet18 } from './resnet.js';
 import { SmallCNN } from './small-cnn.js';
@@ -6,6 +7,7 @@ import { SmallCNN } from './small-cnn.js';
 export { BasicBlock, CifarResNet, ResNet18 } from './resnet.js';
 export { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
 export { SmallCNN } from './small-cnn.js';
+export { GraphNetwork, checkGraphSpec, type GraphOp, type GraphSpec } from './graph.js';
 
 /** What a model file or checkpoint records to rebuild the network. */
 export interface Architecture {
@@ -13,6 +15,8 @@ export interface Architecture {
   numClasses: number;
   inChannels: number;
   width?: number;
+  /** 'imported' only: the network's operations (an imported ONNX graph). */
+  graph?: GraphSpec;
 }
 
 export const MODEL_NAMES = [
@@ -22,6 +26,7 @@ export const MODEL_NAMES = [
   'resnet18',
   'mobilenetv2',
   'small-cnn',
+  'imported',
 ] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
@@ -40,6 +45,14 @@ export function createModel(arch: Architecture): Module {
       return new MobileNetV2({ numClasses, inChannels, width: arch.width });
     case 'small-cnn':
       return new SmallCNN({ numClasses, inChannels, width: arch.width });
+    case 'imported':
+      if (arch.graph === undefined) {
+        throw new RangeError(
+          "architecture 'imported' needs its graph (an imported model is rebuilt from the graph its checkpoint or " +
+            'model file records; start from the checkpoint strata import wrote: --init model.ckpt)',
+        );
+      }
+      return new GraphNetwork(arch.graph);
     default:
       throw new RangeError(
         `Expected one of ${MODEL_NAMES.map((n) => `'${n}'`).join(', ')} for model but received '${String((arch as { name: unknown }).name)}'`,
