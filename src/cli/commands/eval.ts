@@ -17,6 +17,11 @@ import {
 import { restoreModel } from '../restore.js';
 import { precisionLabel, writeResults, type Method, type ResultRow } from '../results.js';
 import { describeMode } from './train.js';
+import { detectFileKind } from './info.js';
+import { evaluateStrataFile, describePrecision, type PrecisionInfo } from './pack.js';
+import { inspectStrata } from '../../format/index.js';
+import { resolveTrainConfig } from '../../train/config.js';
+import { readFileSync } from 'node:fs';
 
 interface EvalFlags {
   bits?: BitsRequest;
@@ -81,7 +86,10 @@ export function planPrecisions(
 export function evalCommand(io: CliIo = processIo): Command {
   return new Command('eval')
     .description('Evaluate a training checkpoint at one or more precisions')
-    .argument('<checkpoint>', 'a checkpoint written by strata train (checkpoint.ckpt)')
+    .argument(
+      '<checkpoint>',
+      'a checkpoint written by strata train (checkpoint.ckpt), or a .strata model file',
+    )
     .addOption(
       new Option(
         '--bits <which>',
@@ -105,6 +113,10 @@ export function evalCommand(io: CliIo = processIo): Command {
     .option('--chart <file.svg>', 'write top-1 accuracy against bits as SVG')
     .option('--results <file.json>', 'write the rows as a results file for strata chart')
     .action(async (path: string, flags: EvalFlags, command: Command) => {
+      if (detectFileKind(path) === 'strata') {
+        await evalStrataFile(path, flags, io);
+        return;
+      }
       const restored = restoreModel(path);
       const { model, quant, meta } = restored;
       const plan = planPrecisions(path, quant, flags.bits, flags.adapted === true);
@@ -197,4 +209,72 @@ function accuracyChart(path: string, seriesName: string, rows: readonly Accuracy
     referenceLines: fp === undefined ? [] : [{ name: 'float pass', y: fp.top1 }],
     xTicks: quantized.map((r) => r.bits!).sort((a, b) => a - b),
   });
+}
+
+/**
+ * Evaluates a .strata file at the precisions it holds, each rebuilt from the file's bytes alone, on
+ * the validation split of the dataset its metadata names (the same computation `strata pack
+ * --validate` records in metadata.precisionInfo).
+ */
+async function evalStrataFile(path: string, flags: EvalFlags, io: CliIo): Promise<void> {
+  const bytes = new Uint8Array(readFileSync(path));
+  const info = inspectStrata(bytes);
+  const meta = (info.metadata ?? {}) as {
+    dataset?: string;
+    inputSize?: [number, number];
+    normalize?: { mean: number[]; std: number[] };
+    precisionInfo?: PrecisionInfo[];
+  };
+  if (typeof meta.dataset !== 'string') {
+    throw new RangeError(
+      `${path}: its metadata names no dataset, so there is no validation split to evaluate on`,
+    );
+  }
+  const held = info.precisions.filter((p) => p.present).map((p) => p.bits);
+  let bits: number[];
+  if (flags.bits === undefined || flags.bits.kind === 'all') bits = [...held].sort((a, b) => b - a);
+  else if (flags.bits.kind === 'fp')
+    throw new RangeError(`${path}: a .strata file holds no full-precision model`);
+  else {
+    bits = [...flags.bits.bits].sort((a, b) => b - a);
+    for (const b of bits) {
+      if (!held.includes(b))
+        throw new RangeError(
+          `Expected bits among ${held.join(', ')} (the precisions ${path} holds) but received ${b}`,
+        );
+    }
+  }
+  const config = resolveTrainConfig(
+    {
+      model: String(info.architecture.name),
+      dataset: meta.dataset,
+      ...(meta.inputSize !== undefined ? { imageSize: meta.inputSize[0] } : {}),
+      ...(meta.normalize !== undefined ? { mean: meta.normalize.mean, std: meta.normalize.std } : {}),
+      ...(flags.valLimit !== undefined ? { valLimit: flags.valLimit } : {}),
+      ...(flags.dataPath !== undefined ? { dataPath: flags.dataPath } : {}),
+    },
+    `${path} metadata`,
+  );
+  const log = (message: string) => println(io.err, message);
+  const data = await loadDataSources(config, log);
+  let measured;
+  try {
+    measured = await evaluateStrataFile(bytes, data.val, bits);
+  } finally {
+    await data.train.close();
+    await data.val.close();
+  }
+  const recorded = new Map((meta.precisionInfo ?? []).map((p) => [p.bits, p]));
+  const rows: AccuracyRow[] = bits.map((b) => ({
+    ...measured.get(b)!,
+    bytes: info.precisions.find((p) => p.bits === b)!.completeAt,
+    source: `recorded: ${describePrecision(recorded.get(b))}`,
+  }));
+  const write = (line = '') => println(io.out, line);
+  write(
+    `${path}: ${String(info.architecture.name)} on ${meta.dataset}, every precision rebuilt from the file's bytes`,
+  );
+  write(accuracyTable(rows));
+  write();
+  write(`validation split: ${data.valSplit}`);
 }
