@@ -265,3 +265,22 @@ test('opsets outside 11..21, several inputs and a flattened map read by an Add a
       e.message.startsWith("m.onnx: node 'sum' (Add): input 'f' is a flattened 4x6x6 (CxHxW) map"),
   );
 });
+
+test('an imported network exports to ONNX again and onnxruntime computes the same logits', async () => {
+  const ort = await import('onnxruntime-node');
+  for (const name of ['ops-mix', 'mobilenetv2-small']) {
+    const entry = manifest[name];
+    const network = buildImported(importOnnx(readFileSync(join(DIR, `${name}.onnx`)), { source: name }));
+    const [n, c, h, w] = entry.inputShape;
+    const bytes = exportOnnx(network, { bits: null, inputSize: [h, w] });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    try {
+      const input = floats(join(DIR, `${name}.input.f32`));
+      const out = await session.run({ input: new ort.Tensor('float32', input, [n, c, h, w]) });
+      const rel = relativeError(out.logits.data as Float32Array, floats(join(DIR, `${name}.logits.f32`)));
+      assert.ok(rel < 1e-4, `${name}: relative error ${rel}`);
+    } finally {
+      await session.release();
+    }
+  }
+});

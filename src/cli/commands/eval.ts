@@ -21,7 +21,7 @@ import { detectFileKind } from './info.js';
 import { evaluateStrataFile, describePrecision, type PrecisionInfo } from './pack.js';
 import { inspectStrata } from '../../format/index.js';
 import { resolveTrainConfig } from '../../train/config.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 interface EvalFlags {
   bits?: BitsRequest;
@@ -113,7 +113,7 @@ export function evalCommand(io: CliIo = processIo): Command {
     .option('--chart <file.svg>', 'write top-1 accuracy against bits as SVG')
     .option('--results <file.json>', 'write the rows as a results file for strata chart')
     .action(async (path: string, flags: EvalFlags, command: Command) => {
-      if (detectFileKind(path) === 'strata') {
+      if (existsSync(path) && detectFileKind(path) === 'strata') {
         await evalStrataFile(path, flags, io);
         return;
       }

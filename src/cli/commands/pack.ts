@@ -367,6 +367,7 @@ export function packCommand(io: CliIo = processIo): Command {
           cell: (p) => describePrecision(byBits.get(p.bits)),
         }),
       );
+      write();
       if (calibration !== null) write(`calibration: ${calibration.split}`);
       const split = precisionInfo.find((p) => p.split !== null)?.split;
       if (split) write(`top-1 measured on the packed file: ${split}`);
