@@ -202,13 +202,19 @@ export function trainCommand(io: CliIo = processIo): Command {
     )
     .action(async (flags: TrainFlags, command: Command) => {
       let config = configFromFlags(flags);
-      // A network imported with strata import is the one its checkpoint describes.
-      if (
-        config.init !== undefined &&
-        config.model !== 'imported' &&
-        importedArchitecture(loadCheckpoint(config.init))
-      ) {
-        config = { ...config, model: 'imported' };
+      // A network imported with strata import is the one its checkpoint describes, with its preprocessing.
+      if (config.init !== undefined) {
+        const init = loadCheckpoint(config.init);
+        if (importedArchitecture(init) !== undefined) {
+          const own = (init.meta as { config?: { mean?: number[]; std?: number[] } }).config ?? {};
+          config = {
+            ...config,
+            model: 'imported',
+            ...(config.mean === undefined && own.mean !== undefined && own.std !== undefined
+              ? { mean: own.mean, std: own.std }
+              : {}),
+          };
+        }
       }
       if (flags.printConfig) {
         println(io.out, JSON.stringify(config, null, 2));
