@@ -10,5 +10,13 @@ export * as train from './train/index.js';
 export * as format from './format/index.js';
 export * as report from './report/index.js';
 export { exportOnnx } from './export/onnx-export.js';
+export {
+  importOnnx,
+  importOnnxFile,
+  buildImported,
+  OnnxImportError,
+  type ImportOptions,
+  type ImportedModel,
+} from './export/onnx-import.js';
 export { StrataSession, load, type SessionOptions, type Prediction } from './runtime/session.js';
 export { Tensor, backward, noGrad, scope } from './engine/index.js';
