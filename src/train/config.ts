@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expectInRange, expectInteger, expectOneOf } from '../engine/check.js';
-import { MODEL_NAMES, type ModelName } from '../nn/models/index.js';
+import { ARCHITECTURE_NAMES, type ModelName } from '../nn/models/index.js';
 import { CASCADE_RULES, type CascadeRule } from '../quant/cascade.js';
 
 export const DATASETS = [
@@ -113,7 +113,7 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   }
   const c = { ...DEFAULT_TRAIN_CONFIG, ...partial } as TrainConfig;
   const where = source;
-  expectOneOf(c.model, 'model', MODEL_NAMES, where);
+  expectOneOf(c.model, 'model', ARCHITECTURE_NAMES, where);
   expectOneOf(c.dataset, 'dataset', DATASETS, where);
   expectOneOf(c.mode, 'mode', MODES, where);
   expectOneOf(c.rule, 'rule', CASCADE_RULES, where);

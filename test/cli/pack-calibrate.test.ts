@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectStrata } from '../../src/format/index.js';
-import { exportOnnx } from '../../src/export/onnx-export.js';
 import type { PrecisionInfo } from '../../src/cli/commands/pack.js';
-import { restoreModel } from '../../src/cli/restore.js';
-import { strata, tableRows, tempDir } from './helpers.js';
+import { repoRoot, strata, tableRows, tempDir } from './helpers.js';
 
 const dir = tempDir('pack-calibrate');
 // A small-cnn (width 8) trained at full precision on 8,192 MNIST images for two epochs.
@@ -158,38 +156,28 @@ test('pack of a once-QAT checkpoint: trained precisions kept, the others calibra
   );
 });
 
-test('an imported ONNX model trains with once QAT from --init, packs, evaluates and exports', async () => {
-  // Strata's own float export of the full-precision small CNN stands in for a PyTorch model here.
-  const onnxPath = join(dir, 'small.onnx');
-  writeFileSync(onnxPath, exportOnnx(restoreModel(fp).model, { bits: null, inputSize: [28, 28] }));
-  const ckpt = join(dir, 'small.ckpt');
+test('an imported PyTorch model evaluates, trains with once QAT from --init, packs, evaluates and exports', async () => {
+  // test/fixtures/onnx/mnist-cnn.onnx: conv-BN-ReLU stages trained briefly in PyTorch, with its class
+  // names, preprocessing and dataset in metadata_props (scripts/onnx-fixtures/make-fixtures.py).
+  const ckpt = join(dir, 'mnist-cnn.ckpt');
   const imp = await strata(
     'import',
-    onnxPath,
+    join(repoRoot, 'test', 'fixtures', 'onnx', 'mnist-cnn.onnx'),
     '-o',
     ckpt,
-    '--dataset',
-    'mnist',
-    '--classes',
-    '0,1,2,3,4,5,6,7,8,9',
   );
   assert.equal(imp.code, 0, imp.stderr);
+  assert.match(imp.stdout, /dataset mnist, mean \[0\.1307\], std \[0\.3081\]/);
   assert.match(imp.stdout, /onnxruntime check \(random batch of 2\): largest logit difference/);
-  // Same accuracy as the checkpoint it was exported from.
-  const before = tableRows((await strata('eval', fp, '--val-limit', '500')).stdout);
-  const after = tableRows((await strata('eval', ckpt, '--val-limit', '500')).stdout);
-  assert.equal(after[0][1], before[0][1]);
+  const before = tableRows((await strata('eval', ckpt, '--val-limit', '500')).stdout);
+  assert.equal(before[0][0], 'fp');
+  assert.ok(Number(before[0][1]) > 85, `imported top-1 ${before[0][1]}`);
   const run = join(dir, 'imported-once');
   const t = await strata(
     'train',
-    '--dataset',
-    'mnist',
+    ...SMALL,
     '--train-limit',
-    '512',
-    '--val-limit',
-    '256',
-    '--batch-size',
-    '64',
+    '1024',
     '--mode',
     'once',
     '--bits',
@@ -202,12 +190,16 @@ test('an imported ONNX model trains with once QAT from --init, packs, evaluates 
     run,
   );
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stderr, /model 'imported'/);
+  assert.match(t.stderr, /^strata train: once QAT over 8,4,2, imported on mnist/);
+  const trained = tableRows(t.stdout);
+  assert.equal(trained[0][0], 'w8a8');
+  assert.ok(Number(trained[0][1]) > 85, `once QAT of the imported network: 8-bit top-1 ${trained[0][1]}`);
   const packed = join(dir, 'imported.strata');
   const p = await strata('pack', join(run, 'checkpoint.ckpt'), '-o', packed);
   assert.equal(p.code, 0, p.stderr);
   const header = inspectStrata(new Uint8Array(readFileSync(packed)));
   assert.equal(header.architecture.name, 'imported');
+  assert.deepEqual(header.metadata!.normalize, { mean: [0.1307], std: [0.3081] });
   const e = await strata('eval', packed, '--bits', '4', '--val-limit', '256');
   assert.equal(e.code, 0, e.stderr);
   const x = await strata(

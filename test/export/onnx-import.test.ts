@@ -49,7 +49,7 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
-for (const name of ['resnet20-init', 'mobilenetv2-small', 'resnet18-narrow', 'ops-mix']) {
+for (const name of ['resnet20-init', 'mobilenetv2-small', 'resnet18-narrow', 'ops-mix', 'mnist-cnn']) {
   test(`PyTorch fixture ${name} imports and computes PyTorch's logits within 1e-4 relative`, () => {
     const entry = manifest[name];
     assert.ok(entry !== undefined, `manifest lists ${name}`);

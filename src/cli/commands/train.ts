@@ -158,9 +158,7 @@ export function trainCommand(io: CliIo = processIo): Command {
     .option('-c, --config <file>', 'JSON config file; flags override it and --set overrides both')
     .addOption(new Option('--mode <mode>', 'what to train').choices(MODES))
     .addOption(
-      new Option('--model <name>', 'network (an imported one comes with --init)').choices(
-        MODEL_NAMES.filter((n) => n !== 'imported'),
-      ),
+      new Option('--model <name>', 'network (an imported one comes with --init)').choices(MODEL_NAMES),
     )
     .addOption(new Option('--dataset <name>', 'dataset').choices(DATASETS))
     .option('--data-path <path>', 'folder or archive holding the dataset')

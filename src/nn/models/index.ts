@@ -26,9 +26,11 @@ export const MODEL_NAMES = [
   'resnet18',
   'mobilenetv2',
   'small-cnn',
-  'imported',
 ] as const;
-export type ModelName = (typeof MODEL_NAMES)[number];
+/** A built-in model, or 'imported': a graph brought in by strata import (see graph.ts). */
+export type ModelName = (typeof MODEL_NAMES)[number] | 'imported';
+/** Every name an architecture may have (a checkpoint's or a config's model). */
+export const ARCHITECTURE_NAMES = [...MODEL_NAMES, 'imported'] as const;
 
 export function createModel(arch: Architecture): Module {
   const { numClasses, inChannels } = arch;
