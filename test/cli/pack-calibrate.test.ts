@@ -169,6 +169,9 @@ test('an imported PyTorch model evaluates, trains with once QAT from --init, pac
   assert.equal(imp.code, 0, imp.stderr);
   assert.match(imp.stdout, /dataset mnist, mean \[0\.1307\], std \[0\.3081\]/);
   assert.match(imp.stdout, /onnxruntime check \(random batch of 2\): largest logit difference/);
+  const shown = await strata('info', ckpt);
+  assert.match(shown.stdout, /architecture: imported \(11 ops\), 10 classes, 1 input channel/);
+  assert.match(shown.stdout, /imported from: mnist-cnn\.onnx \(ONNX opset 14, pytorch 1\.13\.0\)/);
   const before = tableRows((await strata('eval', ckpt, '--val-limit', '500')).stdout);
   assert.equal(before[0][0], 'fp');
   assert.ok(Number(before[0][1]) > 85, `imported top-1 ${before[0][1]}`);

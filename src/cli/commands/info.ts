@@ -66,6 +66,13 @@ function checkpointInfo(path: string, write: (line?: string) => void): void {
     `architecture: ${architecture.name}${architecture.graph !== undefined ? ` (${architecture.graph.ops.length} ops)` : ''}, ${architecture.numClasses} classes, ${architecture.inChannels} input channel${architecture.inChannels === 1 ? '' : 's'}` +
       (architecture.width !== undefined ? `, width ${architecture.width}` : ''),
   );
+  const imported = (content.meta as { imported?: { from?: string; opset?: number; producer?: string } })
+    .imported;
+  if (imported !== undefined) {
+    write(
+      `imported from: ${imported.from ?? '?'} (ONNX opset ${imported.opset ?? '?'}${imported.producer ? `, ${imported.producer}` : ''})`,
+    );
+  }
   write(
     `dataset: ${config.dataset}${config.trainLimit > 0 ? ` (training subset of ${config.trainLimit} images)` : ''}`,
   );
