@@ -10,6 +10,14 @@ export * as train from './train/index.js';
 export * as format from './format/index.js';
 export * as report from './report/index.js';
 export { exportOnnx } from './export/onnx-export.js';
+export {
+  importOnnx,
+  importOnnxFile,
+  buildImported,
+  OnnxImportError,
+  type ImportOptions,
+  type ImportedModel,
+} from './export/onnx-import.js';
 export { StrataSession, load, type SessionOptions, type Prediction } from './runtime/session.js';
 export { Tensor, backward, noGrad, scope } from './engine/index.js';
 export { InvalidInputError, limits, setLimits, type Limits } from './engine/limits.js';

@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { chartCommand } from './commands/chart.js';
 import { evalCommand } from './commands/eval.js';
+import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { trainCommand } from './commands/train.js';
 import { packCommand } from './commands/pack.js';
@@ -36,6 +37,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(add --help for usage)');
   for (const command of [
+    importCommand(io),
     trainCommand(io),
     evalCommand(io),
     chartCommand(io),

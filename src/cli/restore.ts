@@ -4,7 +4,12 @@ import { resolveTrainConfig, type TrainConfig } from '../train/config.js';
 import type { EpochRecord } from '../train/trainer.js';
 import { buildModel, modelState, type BuiltModel } from '../train/trainer.js';
 import { describeValue, InvalidInputError } from '../engine/limits.js';
-import { checkArchitecture, classifierFeatures, type Architecture } from '../nn/models/index.js';
+import {
+  checkArchitecture,
+  classifierFeatures,
+  graphWeightShapes,
+  type Architecture,
+} from '../nn/models/index.js';
 
 /** The part of a training checkpoint's meta the commands read. */
 export interface TrainingMeta {
@@ -119,20 +124,41 @@ export function restoreModel(path: string): RestoredModel {
  */
 export function restoreContent(content: CheckpointContent, path: string): RestoredModel {
   const meta = trainingMeta(content, path);
-  const classifier = content.arrays.get('model.fc.weight');
-  const features = classifierFeatures({
-    ...meta.architecture,
-    name: meta.config.model,
-    width: meta.config.width,
-  });
-  const expected = meta.classes.length * features;
-  if (classifier === undefined || classifier.length !== expected) {
-    throw new CheckpointError(
-      path,
-      `array 'model.fc.weight' holds ${classifier?.length ?? 'no'} values but ${meta.config.model} with ${meta.classes.length} classes needs ${expected}`,
-    );
+  // An imported network's sizes come from its own graph; a built-in one's from the class count.
+  const graph = meta.architecture.graph;
+  if (meta.architecture.name === 'imported' && graph !== undefined) {
+    for (const [name, shape] of graphWeightShapes(graph)) {
+      const array = content.arrays.get(`model.${name}`);
+      const size = shape.reduce((x, y) => x * y, 1);
+      if (array === undefined || array.length !== size) {
+        throw new CheckpointError(
+          path,
+          `array 'model.${name}' holds ${array?.length ?? 'no'} values but the imported graph needs ${size}`,
+        );
+      }
+    }
+  } else {
+    const classifier = content.arrays.get('model.fc.weight');
+    const features = classifierFeatures({
+      ...meta.architecture,
+      name: meta.config.model,
+      width: meta.config.width,
+    });
+    const expected = meta.classes.length * features;
+    if (classifier === undefined || classifier.length !== expected) {
+      throw new CheckpointError(
+        path,
+        `array 'model.fc.weight' holds ${classifier?.length ?? 'no'} values but ${meta.config.model} with ${meta.classes.length} classes needs ${expected}`,
+      );
+    }
   }
-  const built = buildModel(meta.config, meta.classes.length, meta.architecture.inChannels);
+  const built = buildModel(
+    meta.config,
+    meta.classes.length,
+    meta.architecture.inChannels,
+    undefined,
+    meta.architecture.name === 'imported' ? meta.architecture : undefined,
+  );
   try {
     built.model.loadStateDict(modelState(content), true);
   } catch (e) {

@@ -436,6 +436,102 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   return new Mul().apply(a, b);
 }
 
+/**
+ * x * scale + shift along the last (channel) axis, with constant (not trained) per-channel or
+ * scalar factors: an ONNX Mul/Add/Sub/Div by a constant broadcast over channels.
+ */
+class ChannelAffine extends Function<[Tensor]> {
+  constructor(
+    private readonly scaleBy: Float32Array | null,
+    private readonly shiftBy: Float32Array | null,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    const y = Tensor.empty(x.shape);
+    const channels = x.shape[x.rank - 1];
+    const s = this.scaleBy;
+    const b = this.shiftBy;
+    const sStride = s !== null && s.length > 1 ? 1 : 0;
+    const bStride = b !== null && b.length > 1 ? 1 : 0;
+    for (let i = 0; i < x.size; i++) {
+      const c = i % channels;
+      y.data[i] = x.data[i] * (s === null ? 1 : s[c * sStride]) + (b === null ? 0 : b[c * bStride]);
+    }
+    return y;
+  }
+  backward(dy: Tensor): Tensor[] {
+    const s = this.scaleBy;
+    if (s === null) return [dy];
+    const dx = Tensor.empty(dy.shape);
+    const channels = dy.shape[dy.rank - 1];
+    const stride = s.length > 1 ? 1 : 0;
+    for (let i = 0; i < dy.size; i++) dx.data[i] = dy.data[i] * s[(i % channels) * stride];
+    return [dx];
+  }
+}
+
+/** x * scale + shift per channel (last axis); each factor has one value per channel or one in all. */
+export function channelAffine(x: Tensor, scaleBy: Float32Array | null, shiftBy: Float32Array | null): Tensor {
+  const channels = x.shape[x.rank - 1];
+  for (const [name, v] of [
+    ['scale', scaleBy],
+    ['shift', shiftBy],
+  ] as const) {
+    if (v !== null && v.length !== 1 && v.length !== channels) {
+      throw new RangeError(
+        `channelAffine: expected 1 or ${channels} ${name} values for input ${formatShape(x.shape)} but received ${v.length}`,
+      );
+    }
+  }
+  return new ChannelAffine(scaleBy, shiftBy).apply(x);
+}
+
+/** Joins tensors along the last (channel) axis; every other dimension must agree. */
+class ConcatLast extends Function<Tensor[]> {
+  private widths: number[] = [];
+  forward(...xs: Tensor[]): Tensor {
+    this.widths = xs.map((x) => x.shape[x.rank - 1]);
+    const total = this.widths.reduce((a, b) => a + b, 0);
+    const rows = xs[0].size / this.widths[0];
+    const y = Tensor.empty([...xs[0].shape.slice(0, -1), total]);
+    let offset = 0;
+    xs.forEach((x, k) => {
+      const w = this.widths[k];
+      for (let r = 0; r < rows; r++) y.data.set(x.data.subarray(r * w, (r + 1) * w), r * total + offset);
+      offset += w;
+    });
+    return y;
+  }
+  backward(dy: Tensor): (Tensor | null)[] {
+    const total = dy.shape[dy.rank - 1];
+    const rows = dy.size / total;
+    let offset = 0;
+    return this.widths.map((w, k) => {
+      const start = offset;
+      offset += w;
+      if (!this.needsInputGrad[k]) return null;
+      const dx = Tensor.empty([...dy.shape.slice(0, -1), w]);
+      for (let r = 0; r < rows; r++)
+        dx.data.set(dy.data.subarray(r * total + start, r * total + start + w), r * w);
+      return dx;
+    });
+  }
+}
+
+export function concatLast(xs: readonly Tensor[]): Tensor {
+  if (xs.length === 0) throw new RangeError('concatLast: expected at least one tensor');
+  const lead = xs[0].shape.slice(0, -1);
+  for (const x of xs) {
+    if (x.rank !== xs[0].rank || x.shape.slice(0, -1).some((d, i) => d !== lead[i])) {
+      throw new RangeError(
+        `concatLast: shapes ${xs.map((t) => formatShape(t.shape)).join(', ')} differ outside the last axis`,
+      );
+    }
+  }
+  return new ConcatLast().apply(...xs);
+}
+
 class Scale extends Function<[Tensor]> {
   constructor(private readonly alpha: number) {
     super();

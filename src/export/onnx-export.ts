@@ -26,6 +26,7 @@ import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import {
   BasicBlock,
+  GraphNetwork,
   CifarResNet,
   InvertedResidual,
   MobileNetV2,
@@ -184,6 +185,7 @@ class Exporter {
       return y;
     }
     if (kind === BasicBlock) return this.basicBlock(module, path, x);
+    if (kind === GraphNetwork) return this.graph(module as GraphNetwork, path, x);
     if (kind === InvertedResidual) return this.invertedResidual(module as InvertedResidual, path, x);
     if (kind === QuantizedLayer) return this.weighted(module as QuantizedLayer, path, x);
     if (kind === Conv2d || kind === Linear) return this.weighted(module as Conv2d | Linear, path, x);
@@ -207,7 +209,7 @@ class Exporter {
     throw new TypeError(
       `exportOnnx: cannot export module '${path || '(root)'}' of type ${kind.name}; supported: Sequential, ` +
         'Conv2d, Linear, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, BasicBlock, ' +
-        'InvertedResidual, QuantizedLayer, SwitchableBatchNorm2d and the models SmallCNN, CifarResNet, ResNet18, MobileNetV2',
+        'InvertedResidual, QuantizedLayer, SwitchableBatchNorm2d and the models SmallCNN, CifarResNet, ResNet18, MobileNetV2, GraphNetwork',
     );
   }
 
@@ -219,6 +221,82 @@ class Exporter {
     const s = shortcut === undefined ? x : this.emit(shortcut, join(path, 'shortcut'), x);
     const sum = this.g.node('Add', path, [y.name, s.name]);
     return { ...y, name: this.g.node('Relu', path, [sum]) };
+  }
+
+  /** An imported network: its ops in order, its layers through emit (so BN folding and QDQ apply). */
+  private graph(net: GraphNetwork, path: string, x: Value): Value {
+    const values = new Map<string, Value>([[net.spec.input, x]]);
+    for (const op of net.spec.ops) {
+      const [a, b] = op.inputs.map((name) => values.get(name)!);
+      const at = join(path, 'module' in op ? op.module : op.op);
+      let y: Value;
+      switch (op.op) {
+        case 'conv':
+        case 'linear':
+        case 'batchnorm':
+          y = this.emit(net.layer(op.module), at, a);
+          break;
+        case 'maxpool':
+        case 'avgpool':
+          y = this.pool(op.op === 'maxpool' ? 'MaxPool' : 'AveragePool', op, at, a);
+          break;
+        case 'relu':
+          y = { ...a, name: this.g.node('Relu', at, [a.name]) };
+          break;
+        case 'relu6':
+          y = this.clip(a, at, 0, 6);
+          break;
+        case 'add':
+        case 'mul':
+          y = { ...a, name: this.g.node(op.op === 'add' ? 'Add' : 'Mul', at, [a.name, b.name]) };
+          break;
+        case 'concat': {
+          const parts = op.inputs.map((name) => values.get(name)!);
+          const name = this.g.node(
+            'Concat',
+            at,
+            parts.map((p) => p.name),
+            { axis: int(1) },
+          );
+          y = { name, rank: a.rank, channels: parts.reduce((n, p) => n + p.channels, 0) };
+          break;
+        }
+        case 'globalavgpool':
+          expectRank(a, 4, at, 'GlobalAveragePool');
+          y = { ...a, name: this.g.node('GlobalAveragePool', at, [a.name]) };
+          break;
+        case 'flatten':
+          y = this.flatten(at, a);
+          break;
+        case 'affine': {
+          // A per-channel constant broadcasts over NCHW as [C, 1, 1] and over [N, C] as [C].
+          const dims = (v: number[]) => (v.length === 1 ? [] : a.rank === 4 ? [v.length, 1, 1] : [v.length]);
+          let name = a.name;
+          if (op.scale !== null) {
+            const k = this.g.tensor(
+              `${at}.scale`,
+              OnnxDataType.FLOAT,
+              dims(op.scale),
+              Float32Array.from(op.scale),
+            );
+            name = this.g.node('Mul', at, [name, k]);
+          }
+          if (op.shift !== null) {
+            const k = this.g.tensor(
+              `${at}.shift`,
+              OnnxDataType.FLOAT,
+              dims(op.shift),
+              Float32Array.from(op.shift),
+            );
+            name = this.g.node('Add', at, [name, k]);
+          }
+          y = { ...a, name };
+          break;
+        }
+      }
+      values.set(op.output, y);
+    }
+    return values.get(net.spec.output)!;
   }
 
   private invertedResidual(block: InvertedResidual, path: string, x: Value): Value {

@@ -9,7 +9,14 @@ import { keep } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import type { StrataModelContent, StrataReadResult, PlainTensor } from '../format/types.js';
 import { describeValue, expectBoundedInteger, InvalidInputError } from '../engine/limits.js';
-import { checkArchitecture, classifierFeatures, createModel, type Architecture } from '../nn/models/index.js';
+import {
+  checkArchitecture,
+  classifierFeatures,
+  createModel,
+  graphWeightShapes,
+  type Architecture,
+  type GraphSpec,
+} from '../nn/models/index.js';
 import { MAX_CODE_BITS, reconstructionOffset } from '../quant/cascade.js';
 import { withoutInit } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
@@ -196,6 +203,7 @@ function checkQuantization(header: StrataReadResult['header'], source: string): 
  * (a header claiming 10^7 classes over a small table once took minutes and gigabytes to refuse).
  */
 function checkClassifier(read: StrataReadResult, architecture: Architecture, source: string): void {
+  if (architecture.graph !== undefined) return checkGraphTensors(read, architecture.graph, source);
   const name = 'fc.weight';
   const entry = read.layered.find((t) => t.name === name) ?? read.fixed.find((t) => t.name === name);
   const expected = [architecture.numClasses, classifierFeatures(architecture)];
@@ -214,6 +222,21 @@ function checkClassifier(read: StrataReadResult, architecture: Architecture, sou
       `does not match architecture ${JSON.stringify(architecture)}, which needs [${expected.join(', ')}]`,
       `[${entry.shape.join(', ')}]`,
     );
+  }
+}
+
+/** Every Conv and Linear of an imported graph has its weight in the file, with the shape the graph implies. */
+function checkGraphTensors(read: StrataReadResult, graph: GraphSpec, source: string): void {
+  for (const [name, expected] of graphWeightShapes(graph)) {
+    const entry = read.layered.find((t) => t.name === name) ?? read.fixed.find((t) => t.name === name);
+    if (entry === undefined || entry.shape.join(',') !== expected.join(',')) {
+      throw new InvalidInputError(
+        source,
+        `tensor '${name}' shape`,
+        `does not match the imported graph, which needs [${expected.join(', ')}]`,
+        entry === undefined ? 'missing' : `[${entry.shape.join(', ')}]`,
+      );
+    }
   }
 }
 

@@ -94,7 +94,7 @@ function describe(value: unknown): string {
 let ortModule: Promise<OrtModule> | null = null;
 
 /** Loads onnxruntime-node on first use, so the native engine works where its binary does not. */
-async function loadOrt(): Promise<OrtModule> {
+export async function loadOrt(): Promise<OrtModule> {
   ortModule ??= import('onnxruntime-node').catch((error: unknown) => {
     ortModule = null;
     const reason = error instanceof Error ? error.message : String(error);

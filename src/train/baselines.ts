@@ -52,14 +52,35 @@ export async function evaluatePtq(
 ): Promise<BaselineRow[]> {
   const rows: BaselineRow[] = [];
   for (const b of bits) {
-    ensurePrecision(model, b);
-    for (const [, layer] of quantizedLayers(model)) layer.resetCalibration();
-    setPrecision(model, b);
-    const first = await calibration.batch(0, 0);
-    model.eval();
-    noGrad(() => scope(() => model.forward(new Tensor(first.images, first.shape))));
-    if (options.reestimateBatches) await reestimateBatchNorm(model, calibration, options.reestimateBatches);
+    await calibratePrecision(model, calibration, b, {
+      activations: true,
+      bnBatches: options.reestimateBatches ?? 0,
+    });
     rows.push({ method: options.reestimateBatches ? 'ptq+bn' : 'ptq', ...(await evaluate(model, val, b)) });
   }
   return rows;
+}
+
+/**
+ * Makes precision `bits` of a quantization-wrapped model runnable without training: derived from the
+ * cascade (ensurePrecision), with its activation scales calibrated on the first calibration batch
+ * (`activations`, post-training quantization) and its batch-norm statistics re-estimated on
+ * `bnBatches` calibration batches (0: kept as derived). Leaves the model at `bits`; returns the
+ * batches used for batch norm.
+ */
+export async function calibratePrecision(
+  model: Module,
+  calibration: DataLoader,
+  bits: number,
+  options: { activations: boolean; bnBatches: number },
+): Promise<number> {
+  ensurePrecision(model, bits);
+  setPrecision(model, bits);
+  if (options.activations) {
+    for (const [, layer] of quantizedLayers(model)) layer.resetCalibration();
+    const first = await calibration.batch(0, 0);
+    model.eval();
+    noGrad(() => scope(() => model.forward(new Tensor(first.images, first.shape))));
+  }
+  return options.bnBatches > 0 ? reestimateBatchNorm(model, calibration, options.bnBatches) : 0;
 }

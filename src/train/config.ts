@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expectInRange, expectInteger, expectIntegerIn, expectOneOf } from '../engine/check.js';
-import { MODEL_NAMES, type ModelName } from '../nn/models/index.js';
+import { ARCHITECTURE_NAMES, type ModelName } from '../nn/models/index.js';
 import { CASCADE_RULES, MAX_CODE_BITS, type CascadeRule } from '../quant/cascade.js';
 
 export const DATASETS = [
@@ -26,6 +26,9 @@ export interface TrainConfig {
   dataPath?: string;
   /** Side of the square training crop for ImageNet-style data. */
   imageSize: number;
+  /** Per-channel normalisation replacing the dataset's own (an imported model's preprocessing). */
+  mean?: number[];
+  std?: number[];
   /** Use only the first N training / validation images (quick runs and tests); 0 = all. */
   trainLimit: number;
   valLimit: number;
@@ -113,7 +116,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   out: 'runs/default',
 };
 
-const KEYS = new Set(Object.keys(DEFAULT_TRAIN_CONFIG).concat(['width', 'dataPath', 'init']));
+const KEYS = new Set(Object.keys(DEFAULT_TRAIN_CONFIG).concat(['width', 'dataPath', 'init', 'mean', 'std']));
 
 /** Validates every field; unknown keys are refused by name. */
 export function resolveTrainConfig(partial: Record<string, unknown>, source = 'config'): TrainConfig {
@@ -124,7 +127,7 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   }
   const c = { ...DEFAULT_TRAIN_CONFIG, ...partial } as TrainConfig;
   const where = source;
-  expectOneOf(c.model, 'model', MODEL_NAMES, where);
+  expectOneOf(c.model, 'model', ARCHITECTURE_NAMES, where);
   expectOneOf(c.dataset, 'dataset', DATASETS, where);
   expectOneOf(c.mode, 'mode', MODES, where);
   expectOneOf(c.rule, 'rule', CASCADE_RULES, where);
@@ -174,6 +177,22 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
     );
   }
   c.milestones.forEach((m) => expectInteger(m, 'milestone', 0, where));
+  for (const k of ['mean', 'std'] as const) {
+    const list: unknown = c[k];
+    if (list === undefined) continue;
+    if (
+      !Array.isArray(list) ||
+      list.length === 0 ||
+      list.some((v) => typeof v !== 'number' || !Number.isFinite(v))
+    ) {
+      throw new TypeError(
+        `${where}: ${k} must be a non-empty list of numbers but received ${JSON.stringify(list)}`,
+      );
+    }
+  }
+  if ((c.mean === undefined) !== (c.std === undefined)) {
+    throw new RangeError(`${where}: give both mean and std, or neither`);
+  }
   if (typeof c.out !== 'string' || c.out === '')
     throw new TypeError(`Expected non-empty string for out of ${where}`);
   return c;

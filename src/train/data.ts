@@ -111,6 +111,12 @@ export async function loadDataSources(
       break;
     }
   }
+  if (config.mean !== undefined && config.std !== undefined) {
+    // An imported model's own preprocessing replaces the dataset's normalisation (always the last transform).
+    const own = normalize(config.mean, config.std);
+    trainTf = [...trainTf.slice(0, -1), own];
+    evalTf = [...evalTf.slice(0, -1), own];
+  }
   train = spread(train, config.trainLimit);
   val = spread(val, config.valLimit);
   if (config.valLimit > 0) valSplit += ` (limited to ${datasetSize(val)})`;

@@ -94,9 +94,15 @@ export function buildModel(
   numClasses: number,
   inChannels: number,
   initFrom?: CheckpointContent,
+  imported?: Architecture,
 ): BuiltModel {
   manualSeed(config.seed);
-  const architecture: Architecture = {
+  if (imported !== undefined && imported.numClasses !== numClasses) {
+    throw new RangeError(
+      `the imported network has ${imported.numClasses} outputs but dataset ${config.dataset} has ${numClasses} classes`,
+    );
+  }
+  const architecture: Architecture = imported ?? {
     name: config.model,
     numClasses,
     inChannels,
@@ -179,6 +185,12 @@ function label(bits: number | null): string {
   return bits === null ? 'fp' : `w${bits}a${bits}`;
 }
 
+/** The architecture of a checkpoint holding an imported network (strata import), if it is one. */
+export function importedArchitecture(content: CheckpointContent | undefined): Architecture | undefined {
+  const arch = (content?.meta as { architecture?: Architecture } | undefined)?.architecture;
+  return arch?.name === 'imported' ? arch : undefined;
+}
+
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const started = performance.now();
@@ -189,7 +201,13 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   if (resumeFrom?.refused) log(`warning: ${resumeFrom.refused}; resuming from ${resumeFrom.from}`);
   const init = config.init !== undefined && resumeFrom === null ? loadCheckpoint(config.init) : undefined;
 
-  const { model, architecture, quant } = buildModel(config, numClasses, data.inChannels, init);
+  // An imported network (strata import) is described by its checkpoint, not by a model name.
+  const imported = importedArchitecture(resumeFrom?.content ?? init);
+  if (imported !== undefined && config.model !== 'imported') {
+    log(`the network is the one imported into ${resumeFrom?.from ?? config.init} (model 'imported')`);
+    config = { ...config, model: 'imported' };
+  }
+  const { model, architecture, quant } = buildModel(config, numClasses, data.inChannels, init, imported);
   const optimizer = makeOptimizer(config, model);
   const stepsPerEpoch = data.train.batchesPerEpoch;
   const schedule = makeSchedule(config, stepsPerEpoch);

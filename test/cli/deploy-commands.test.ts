@@ -83,22 +83,32 @@ test('pack writes every precision 2..8 into one file, prints its byte offsets, r
   rows.forEach((row, i) => assert.equal(Number(row[1].replace(/,/g, '')), info.precisions[i].completeAt));
   assert.deepEqual(
     rows.map((row) => row[4]),
-    [
-      'trained',
-      'derived (cascade)',
-      'trained',
-      'derived (cascade)',
-      'derived (cascade)',
-      'derived (cascade)',
-      'trained',
-    ],
+    ['trained', 'calibrated', 'trained', 'calibrated', 'calibrated', 'calibrated', 'trained'],
   );
+  assert.match(r.stdout, /calibration: mnist training split, augmented, 8 batches of 64/);
   assert.equal(info.precisions[info.precisions.length - 1].completeAt, bytes.length);
   const meta = info.metadata!;
   assert.deepEqual(meta.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
   assert.deepEqual(meta.inputSize, [28, 28]);
   assert.deepEqual(meta.normalize, { mean: [0.1307], std: [0.3081] });
   assert.deepEqual(meta.trainedBits, [8, 4, 2]);
+  // Without --validate the sources are recorded and the accuracies left unmeasured.
+  assert.deepEqual(
+    (meta.precisionInfo as { bits: number; source: string; top1: number | null }[]).map((p) => [
+      p.bits,
+      p.source,
+      p.top1,
+    ]),
+    [
+      [2, 'trained', null],
+      [3, 'calibrated', null],
+      [4, 'trained', null],
+      [5, 'calibrated', null],
+      [6, 'calibrated', null],
+      [7, 'calibrated', null],
+      [8, 'trained', null],
+    ],
+  );
   // The packed file computes what the checkpoint computes at a trained precision.
   const restored = restoreModel(checkpoint);
   const input = Tensor.randn([4, 28, 28, 1], new Random(1));
@@ -122,7 +132,10 @@ test('pack refuses a full-precision checkpoint and says why', async () => {
   saveCheckpoint(fpPath, { meta: { config, architecture, quant: null, classes: [...'0123456789'] }, arrays });
   const r = await strata('pack', fpPath, '-o', join(dir, 'fp.strata'));
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /full-precision model \(mode 'fp'\); pack needs a quantization-aware one/);
+  assert.match(
+    r.stderr,
+    /full-precision model \(mode 'fp'\); pack it post-training with --ptq \(calibrated on --calibrate data\), or train it/,
+  );
   assert.ok(!existsSync(join(dir, 'fp.strata')));
 });
 

@@ -6,6 +6,7 @@ import { configFromFlags } from '../../src/cli/commands/train.js';
 import { repoRoot, strata, tempDir } from './helpers.js';
 
 const HELP: Record<string, string[]> = {
+  import: ['--output', '--dataset', '--classes', '--mean', '--std', '--input-size', '--no-verify'],
   train: [
     '--config',
     '--mode',
@@ -113,7 +114,7 @@ test('an unknown model in a config file names the file', async () => {
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr,
-    "error: Expected one of 'resnet20', 'resnet32', 'resnet56', 'resnet18', 'mobilenetv2', 'small-cnn' for model " +
+    "error: Expected one of 'resnet20', 'resnet32', 'resnet56', 'resnet18', 'mobilenetv2', 'small-cnn', 'imported' for model " +
       `of ${config} + command line but received 'resnet99' of type string\n`,
   );
 });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { datasetSize, getImage, type RawImage } from '../../data/dataset.js';
@@ -27,6 +27,8 @@ import {
 import { restoreModel } from '../restore.js';
 import { precisionLabel, writeResults, type Method, type ResultRow } from '../results.js';
 import { describeMode } from './train.js';
+import { evaluateStrataFile, describePrecision, type PrecisionInfo } from './pack.js';
+import { resolveTrainConfig } from '../../train/config.js';
 
 interface EvalFlags {
   data?: string;
@@ -254,7 +256,11 @@ export function evalCommand(io: CliIo = processIo): Command {
       'Evaluate a checkpoint at one or more precisions on its dataset, or a checkpoint, .strata file (any prefix) ' +
         'or .onnx graph on a labelled image folder or archive (--data)',
     )
-    .argument('<model>', 'checkpoint.ckpt, model.strata or model.onnx (.strata and .onnx need --data)')
+    .argument(
+      '<model>',
+      'checkpoint.ckpt, model.strata or model.onnx (a .strata file without --data: the validation split ' +
+        'of the dataset its metadata names; .onnx needs --data)',
+    )
     .option(
       '--data <folder|tar>',
       'a labelled image folder or .tar/.tar.gz archive: one subfolder per class, classes in sorted name order ' +
@@ -297,10 +303,9 @@ export function evalCommand(io: CliIo = processIo): Command {
       if (flags.data !== undefined) return evalOnData(path, { ...flags, data: flags.data }, io);
       // A missing file is reported by the checkpoint reader, in its words.
       const kind = existsSync(path) ? detectFileKind(path) : 'checkpoint';
-      if (kind !== 'checkpoint') {
-        throw new RangeError(
-          `${path} is ${kind === 'onnx' ? 'an .onnx graph' : 'a .strata file'}, which records no dataset: pass --data <folder|tar>`,
-        );
+      if (kind === 'strata') return evalStrataFile(path, flags, io);
+      if (kind === 'onnx') {
+        throw new RangeError(`${path} is an .onnx graph, which records no dataset: pass --data <folder|tar>`);
       }
       const restored = restoreModel(path);
       const { model, quant, meta } = restored;
@@ -394,4 +399,72 @@ function accuracyChart(path: string, seriesName: string, rows: readonly Accuracy
     referenceLines: fp === undefined ? [] : [{ name: 'float pass', y: fp.top1 }],
     xTicks: quantized.map((r) => r.bits!).sort((a, b) => a - b),
   });
+}
+
+/**
+ * Evaluates a .strata file at the precisions it holds, each rebuilt from the file's bytes alone, on
+ * the validation split of the dataset its metadata names (the same computation `strata pack
+ * --validate` records in metadata.precisionInfo).
+ */
+async function evalStrataFile(path: string, flags: EvalFlags, io: CliIo): Promise<void> {
+  const bytes = new Uint8Array(readFileSync(path));
+  const info = inspectStrata(bytes);
+  const meta = (info.metadata ?? {}) as {
+    dataset?: string;
+    inputSize?: [number, number];
+    normalize?: { mean: number[]; std: number[] };
+    precisionInfo?: PrecisionInfo[];
+  };
+  if (typeof meta.dataset !== 'string') {
+    throw new RangeError(
+      `${path}: its metadata names no dataset, so there is no validation split to evaluate on`,
+    );
+  }
+  const held = info.precisions.filter((p) => p.present).map((p) => p.bits);
+  let bits: number[];
+  if (flags.bits === undefined || flags.bits.kind === 'all') bits = [...held].sort((a, b) => b - a);
+  else if (flags.bits.kind === 'fp')
+    throw new RangeError(`${path}: a .strata file holds no full-precision model`);
+  else {
+    bits = [...flags.bits.bits].sort((a, b) => b - a);
+    for (const b of bits) {
+      if (!held.includes(b))
+        throw new RangeError(
+          `Expected bits among ${held.join(', ')} (the precisions ${path} holds) but received ${b}`,
+        );
+    }
+  }
+  const config = resolveTrainConfig(
+    {
+      model: String(info.architecture.name),
+      dataset: meta.dataset,
+      ...(meta.inputSize !== undefined ? { imageSize: meta.inputSize[0] } : {}),
+      ...(meta.normalize !== undefined ? { mean: meta.normalize.mean, std: meta.normalize.std } : {}),
+      ...(flags.valLimit !== undefined ? { valLimit: flags.valLimit } : {}),
+      ...(flags.dataPath !== undefined ? { dataPath: flags.dataPath } : {}),
+    },
+    `${path} metadata`,
+  );
+  const log = (message: string) => println(io.err, message);
+  const data = await loadDataSources(config, log);
+  let measured;
+  try {
+    measured = await evaluateStrataFile(bytes, data.val, bits);
+  } finally {
+    await data.train.close();
+    await data.val.close();
+  }
+  const recorded = new Map((meta.precisionInfo ?? []).map((p) => [p.bits, p]));
+  const rows: AccuracyRow[] = bits.map((b) => ({
+    ...measured.get(b)!,
+    bytes: info.precisions.find((p) => p.bits === b)!.completeAt,
+    source: `recorded: ${describePrecision(recorded.get(b))}`,
+  }));
+  const write = (line = '') => println(io.out, line);
+  write(
+    `${path}: ${String(info.architecture.name)} on ${meta.dataset}, every precision rebuilt from the file's bytes`,
+  );
+  write(accuracyTable(rows));
+  write();
+  write(`validation split: ${data.valSplit}`);
 }

@@ -10,6 +10,15 @@ import { println, processIo, type CliIo } from '../io.js';
 import { trainingMeta } from '../restore.js';
 import { precisionOffsetTable } from '../precision-offsets.js';
 import { describeMode } from './train.js';
+import { describePrecision, type PrecisionInfo } from './pack.js';
+
+/** The architecture JSON of a file, with an imported graph summarised rather than printed op by op. */
+function describeArchitecture(architecture: Record<string, unknown>): string {
+  const { graph, ...rest } = architecture as { graph?: { ops?: unknown[] } };
+  return graph === undefined
+    ? JSON.stringify(architecture)
+    : `${JSON.stringify(rest)} with an imported graph of ${graph.ops?.length ?? 0} ops`;
+}
 
 const CHECKPOINT_MAGIC = Uint8Array.from(Buffer.from('STRCKPT1', 'latin1'));
 
@@ -60,9 +69,16 @@ function checkpointInfo(path: string, write: (line?: string) => void): void {
   const { config, architecture } = meta;
   write(`checkpoint ${path} (${formatBytes(statSync(path).size)})`);
   write(
-    `architecture: ${architecture.name}, ${architecture.numClasses} classes, ${architecture.inChannels} input channel${architecture.inChannels === 1 ? '' : 's'}` +
+    `architecture: ${architecture.name}${architecture.graph !== undefined ? ` (${architecture.graph.ops.length} ops)` : ''}, ${architecture.numClasses} classes, ${architecture.inChannels} input channel${architecture.inChannels === 1 ? '' : 's'}` +
       (architecture.width !== undefined ? `, width ${architecture.width}` : ''),
   );
+  const imported = (content.meta as { imported?: { from?: string; opset?: number; producer?: string } })
+    .imported;
+  if (imported !== undefined) {
+    write(
+      `imported from: ${imported.from ?? '?'} (ONNX opset ${imported.opset ?? '?'}${imported.producer ? `, ${imported.producer}` : ''})`,
+    );
+  }
   write(
     `dataset: ${config.dataset}${config.trainLimit > 0 ? ` (training subset of ${config.trainLimit} images)` : ''}`,
   );
@@ -127,7 +143,7 @@ function strataInfo(path: string, write: (line?: string) => void): void {
   write(
     `.strata model file ${path} (${formatBytes(bytes.length)}), format ${info.formatVersion.major}.${info.formatVersion.minor}`,
   );
-  write(`architecture: ${JSON.stringify(info.architecture)}`);
+  write(`architecture: ${describeArchitecture(info.architecture)}`);
   write(`quantization: codes ${q.topBits}-bit, lowest ${q.minBits}-bit, rule ${q.rule}`);
   write(
     `tensors: ${info.layeredTensors} layered (${count(info.layeredWeights)} weights), ${info.fixedTensors} fixed; ` +
@@ -137,10 +153,23 @@ function strataInfo(path: string, write: (line?: string) => void): void {
     write(`truncated: ${count(info.bytesPresent)} of ${count(info.fileLength)} bytes present`);
   }
   write();
-  write(precisionOffsetTable(info, { header: 'present', cell: (p) => (p.present ? 'yes' : 'no') }));
+  const recorded = Array.isArray(info.metadata?.precisionInfo)
+    ? new Map((info.metadata.precisionInfo as PrecisionInfo[]).map((p) => [p.bits, p]))
+    : null;
+  write(
+    precisionOffsetTable(info, {
+      header: recorded === null ? 'present' : 'present; source, top-1',
+      cell: (p) =>
+        (p.present ? 'yes' : 'no') +
+        (recorded === null ? '' : `; ${describePrecision(recorded.get(p.bits))}`),
+    }),
+  );
+  const split = recorded === null ? undefined : [...recorded.values()].find((p) => p.split !== null);
+  if (split !== undefined) write(`top-1 measured on: ${split.split} (${split.samples} images)`);
   if (info.metadata !== null) {
+    const { precisionInfo: _shown, ...rest } = info.metadata;
     write();
-    write(`metadata: ${JSON.stringify(info.metadata)}`);
+    write(`metadata: ${JSON.stringify(rest)}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { MODEL_NAMES } from '../../nn/models/index.js';
+import { loadCheckpoint } from '../../train/checkpoint.js';
 import { CASCADE_RULES } from '../../quant/cascade.js';
 import { formatDuration } from '../../report/index.js';
 import {
@@ -11,7 +12,7 @@ import {
   resolveTrainConfig,
   type TrainConfig,
 } from '../../train/config.js';
-import { runTraining, type TrainResult } from '../../train/trainer.js';
+import { importedArchitecture, runTraining, type TrainResult } from '../../train/trainer.js';
 import { accuracyTable } from '../accuracy-table.js';
 import { CommandExit, commandLine, invokedArgs, println, processIo, type CliIo } from '../io.js';
 import { modelBytes } from '../model-bytes.js';
@@ -159,7 +160,9 @@ export function trainCommand(io: CliIo = processIo): Command {
     )
     .option('-c, --config <file>', 'JSON config file; flags override it and --set overrides both')
     .addOption(new Option('--mode <mode>', 'what to train').choices(MODES))
-    .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES))
+    .addOption(
+      new Option('--model <name>', 'network (an imported one comes with --init)').choices(MODEL_NAMES),
+    )
     .addOption(new Option('--dataset <name>', 'dataset').choices(DATASETS))
     .option('--data-path <path>', 'folder or archive holding the dataset')
     .option('--bits <list>', 'precisions, highest first, e.g. 8,6,4,3,2 (qat: one)', parseBitsList)
@@ -211,7 +214,21 @@ export function trainCommand(io: CliIo = processIo): Command {
       collectOverride,
     )
     .action(async (flags: TrainFlags, command: Command) => {
-      const config = configFromFlags(flags);
+      let config = configFromFlags(flags);
+      // A network imported with strata import is the one its checkpoint describes, with its preprocessing.
+      if (config.init !== undefined) {
+        const init = loadCheckpoint(config.init);
+        if (importedArchitecture(init) !== undefined) {
+          const own = (init.meta as { config?: { mean?: number[]; std?: number[] } }).config ?? {};
+          config = {
+            ...config,
+            model: 'imported',
+            ...(config.mean === undefined && own.mean !== undefined && own.std !== undefined
+              ? { mean: own.mean, std: own.std }
+              : {}),
+          };
+        }
+      }
       if (flags.printConfig) {
         println(io.out, JSON.stringify(config, null, 2));
         return;

@@ -1,5 +1,6 @@
 import type { Module } from '../module.js';
 import { describeValue, expectBoundedInteger, InvalidInputError } from '../../engine/limits.js';
+import { GraphNetwork, checkGraphSpec, type GraphSpec } from './graph.js';
 import { MobileNetV2, roundChannels } from './mobilenet-v2.js';
 import { CifarResNet, ResNet18 } from './resnet.js';
 import { SmallCNN } from './small-cnn.js';
@@ -7,6 +8,7 @@ import { SmallCNN } from './small-cnn.js';
 export { BasicBlock, CifarResNet, ResNet18 } from './resnet.js';
 export { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
 export { SmallCNN } from './small-cnn.js';
+export { GraphNetwork, checkGraphSpec, type GraphOp, type GraphSpec } from './graph.js';
 
 /** What a model file or checkpoint records to rebuild the network. */
 export interface Architecture {
@@ -14,6 +16,8 @@ export interface Architecture {
   numClasses: number;
   inChannels: number;
   width?: number;
+  /** 'imported' only: the network's operations (an imported ONNX graph). */
+  graph?: GraphSpec;
 }
 
 export const MODEL_NAMES = [
@@ -24,7 +28,10 @@ export const MODEL_NAMES = [
   'mobilenetv2',
   'small-cnn',
 ] as const;
-export type ModelName = (typeof MODEL_NAMES)[number];
+/** A built-in model, or 'imported': a graph brought in by strata import (see graph.ts). */
+export type ModelName = (typeof MODEL_NAMES)[number] | 'imported';
+/** Every name an architecture may have (a checkpoint's or a config's model). */
+export const ARCHITECTURE_NAMES = [...MODEL_NAMES, 'imported'] as const;
 
 export function createModel(arch: Architecture): Module {
   const { numClasses, inChannels } = arch;
@@ -41,6 +48,14 @@ export function createModel(arch: Architecture): Module {
       return new MobileNetV2({ numClasses, inChannels, width: arch.width });
     case 'small-cnn':
       return new SmallCNN({ numClasses, inChannels, width: arch.width });
+    case 'imported':
+      if (arch.graph === undefined) {
+        throw new RangeError(
+          "architecture 'imported' needs its graph (an imported model is rebuilt from the graph its checkpoint or " +
+            'model file records; start from the checkpoint strata import wrote: --init model.ckpt)',
+        );
+      }
+      return new GraphNetwork(arch.graph);
     default:
       throw new RangeError(
         `Expected one of ${MODEL_NAMES.map((n) => `'${n}'`).join(', ')} for model but received '${String((arch as { name: unknown }).name)}'`,
@@ -62,11 +77,11 @@ export function checkArchitecture(value: unknown, source: string): Architecture 
     throw new InvalidInputError(source, 'architecture', 'is not an object', describeValue(value));
   }
   const arch = value as Record<string, unknown>;
-  if (typeof arch.name !== 'string' || !(MODEL_NAMES as readonly string[]).includes(arch.name)) {
+  if (typeof arch.name !== 'string' || !(ARCHITECTURE_NAMES as readonly string[]).includes(arch.name)) {
     throw new InvalidInputError(
       source,
       'architecture.name',
-      `is not one of ${MODEL_NAMES.join(', ')}`,
+      `is not one of ${ARCHITECTURE_NAMES.join(', ')}`,
       describeValue(arch.name),
     );
   }
@@ -85,6 +100,16 @@ export function checkArchitecture(value: unknown, source: string): Architecture 
     'maxInputChannels',
   );
   const out: Architecture = { name: arch.name as ModelName, numClasses, inChannels };
+  if (arch.name === 'imported') {
+    // The graph's layer sizes are checked against the file's tensor table by the reader of the
+    // file (modelFromStrata, restoreContent) before the network is built.
+    try {
+      out.graph = checkGraphSpec(arch.graph);
+    } catch (e) {
+      throw new InvalidInputError(source, 'architecture.graph', (e as Error).message, '');
+    }
+    return out;
+  }
   if (arch.width !== undefined) {
     if (arch.name === 'small-cnn') {
       out.width = expectBoundedInteger(arch.width, source, 'architecture.width', 1, SMALL_CNN_WIDTH);
@@ -120,5 +145,22 @@ export function classifierFeatures(arch: Architecture): number {
       return roundChannels(1280 * Math.max(1, arch.width ?? 1));
     case 'small-cnn':
       return 4 * (arch.width ?? 16);
+    case 'imported':
+      throw new RangeError('classifierFeatures: an imported graph names its own layers (graphWeightShapes)');
   }
+}
+
+/**
+ * The weight shape each Conv and Linear of an imported graph implies, by the name its tensor has
+ * in a model file or checkpoint, so a file's tables can be compared with the graph before the
+ * network is built.
+ */
+export function graphWeightShapes(spec: GraphSpec): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  for (const op of spec.ops) {
+    if (op.op === 'conv')
+      shapes.set(`${op.module}.weight`, [op.outChannels, op.inChannels / op.groups, ...op.kernel]);
+    else if (op.op === 'linear') shapes.set(`${op.module}.weight`, [op.outFeatures, op.inFeatures]);
+  }
+  return shapes;
 }
