@@ -5,8 +5,12 @@
 
 export interface PrecisionInfo {
   bits: number;
-  /** 'trained': a precision the model was trained at; 'calibrated': derived from the cascade. */
-  source: 'trained' | 'calibrated';
+  /**
+   * trained: in the checkpoint's trained set; calibrated: derived from the cascade (or quantized
+   * after training) with batch-norm statistics re-estimated on a calibration split at pack time;
+   * uncalibrated: derived only, written by `strata pack --allow-uncalibrated` (or the in-memory packer).
+   */
+  source: 'trained' | 'calibrated' | 'uncalibrated';
   /** Top-1 accuracy in percent on `split`, or null when not measured. */
   top1: number | null;
   /** The split it was measured on (e.g. 'test', 'validation'), or null. */
@@ -22,7 +26,7 @@ function isEntry(value: unknown): value is PrecisionInfo {
   return (
     typeof v.bits === 'number' &&
     Number.isInteger(v.bits) &&
-    (v.source === 'trained' || v.source === 'calibrated') &&
+    (v.source === 'trained' || v.source === 'calibrated' || v.source === 'uncalibrated') &&
     numberOrNull(v.top1) &&
     (v.split === null || typeof v.split === 'string') &&
     numberOrNull(v.samples)

@@ -1,3 +1,4 @@
+import type { PrecisionInfo } from '../../web/precision-info.js';
 import { Command } from 'commander';
 import { noGrad } from '../../engine/autograd.js';
 import { readStrata } from '../../format/index.js';
@@ -53,20 +54,9 @@ function datasetDefaultInput(config: TrainConfig): InputDescription {
   }
 }
 
-/** How a precision in a .strata file came to be, and how accurate it measured (metadata.precisionInfo). */
-export interface PrecisionInfo {
-  bits: number;
-  /**
-   * trained: in the checkpoint's trained set; calibrated: derived from the cascade (or quantized
-   * after training) with batch-norm statistics re-estimated on the calibration split at pack time;
-   * uncalibrated: derived only, written with --allow-uncalibrated (or by the in-memory packer).
-   */
-  source: 'trained' | 'calibrated' | 'uncalibrated';
-  /** Top-1 % measured on the packed file at this precision, or null when not measured. */
-  top1: number | null;
-  split: string | null;
-  samples: number | null;
-}
+// How a precision in a .strata file came to be, and how accurate it measured: one type, shared with
+// the browser library that reads it.
+export type { PrecisionInfo };
 
 export interface CalibrationRecord {
   split: string;
