@@ -340,7 +340,7 @@ test('predict, info and eval take an .onnx graph; eval takes a .strata file (or 
   const viaFolder = await strata('eval', onnxPath, '--data', folder);
   assert.equal(viaFolder.code, 0, viaFolder.stderr);
   assert.equal(tableRows(viaFolder.stdout)[0][1], rows[0][1]);
-  const noData = await strata('eval', modelPath);
+  const noData = await strata('eval', onnxPath);
   assert.equal(noData.code, 1);
   assert.match(noData.stderr, /records no dataset: pass --data <folder\|tar>/);
 });

@@ -70,7 +70,7 @@ test("a class count within the limit must still match the file's classifier, com
 test('architecture and quantization fields of the wrong kind are named, not TypeErrors', () => {
   refusedQuickly(
     edited((a) => (a.name = 'vgg')),
-    /^m\.strata: architecture\.name 'vgg' is not one of resnet20, .*small-cnn$/,
+    /^m\.strata: architecture\.name 'vgg' is not one of resnet20, .*small-cnn, imported$/,
   );
   refusedQuickly(
     edited((a) => (a.inChannels = 1e9)),

@@ -1,3 +1,4 @@
+import { GraphNetwork } from '../../nn/models/index.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../format/strata-file.js';
 import { basename, dirname, join } from 'node:path';
@@ -117,11 +118,22 @@ export function exportCommand(io: CliIo = processIo): Command {
     .option('--opset <n>', `ONNX opset in [${MIN_OPSET}, ${MAX_OPSET}]`, parsePositiveInteger)
     .action(async (path: string, flags: ExportFlags) => {
       const loaded = await loadModelAt(path, flags.bits);
+      // The integer plan covers Strata's own architectures; an imported graph (GraphNetwork) is
+      // written as the float graph of the same precision's weights, and the command says so.
+      const imported = loaded.model instanceof GraphNetwork;
+      if (imported && loaded.bits !== null && flags.float !== true) {
+        println(
+          io.err,
+          `note: ${path} holds an imported graph, which the integer ONNX export does not cover yet; ` +
+            `writing the float graph of its ${loaded.bits}-bit weights`,
+        );
+      }
+      const float = flags.float === true || imported;
       // The input size, normalisation and class names travel with the graph for predict and eval.
       const described = await describeModelFile(path);
       const onnx = exportOnnx(loaded.model, {
         bits: loaded.bits,
-        float: flags.float === true,
+        float,
         metadata: { [ONNX_INPUT_METADATA]: JSON.stringify(described) },
         ...(flags.inputSize !== undefined ? { inputSize: flags.inputSize } : {}),
         ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
@@ -129,11 +141,10 @@ export function exportCommand(io: CliIo = processIo): Command {
       });
       const label = loaded.bits === null ? 'fp' : `w${loaded.bits}`;
       const stem = basename(path).replace(/\.(strata|ckpt)$/, '');
-      const output =
-        flags.output ?? join(dirname(path), `${stem}-${label}${flags.float ? '-float' : ''}.onnx`);
+      const output = flags.output ?? join(dirname(path), `${stem}-${label}${float ? '-float' : ''}.onnx`);
       await writeFileAtomic(output, onnx);
       if (loaded.note !== undefined) println(io.err, `note: ${loaded.note}`);
-      const kind = loaded.bits === null || flags.float ? 'float' : 'integer';
+      const kind = loaded.bits === null || float ? 'float' : 'integer';
       println(
         io.out,
         `${output}: ONNX ${kind} graph at ${loaded.bits === null ? 'full precision' : `${loaded.bits} bits`}, ` +
