@@ -505,13 +505,14 @@ function expectRank(x: Value, rank: 2 | 4, path: string): void {
   }
 }
 
-function firstInChannels(model: Module): number {
+/** The channels of the image a model reads: its first Conv2d's input (the exporters name themselves as `who`). */
+export function firstInChannels(model: Module, who = 'intPlan'): number {
   for (const [, m] of model.namedModules()) {
     const inner = m instanceof QuantizedLayer ? m.inner : m;
     if (inner instanceof Conv2d) return inner.inChannels;
     if (inner instanceof Linear) break;
   }
-  throw new TypeError('intPlan: the model must start with a Conv2d (image input)');
+  throw new TypeError(`${who}: the model must start with a Conv2d (image input)`);
 }
 
 /** The integer plan of a quantized, calibrated model at `bits` (see the module comment). */

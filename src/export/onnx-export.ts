@@ -35,7 +35,7 @@ import {
 } from '../nn/models/index.js';
 import { expectPair } from '../engine/check.js';
 import type { Pool2dOptions } from '../engine/ops.js';
-import { intPlan } from './int-plan.js';
+import { firstInChannels, intPlan } from './int-plan.js';
 import { emitIntGraph } from './onnx-int.js';
 import { QuantizedLayer, qmaxOf } from '../quant/quantized-layer.js';
 import { SwitchableBatchNorm2d } from '../quant/switchable-batch-norm.js';
@@ -513,15 +513,6 @@ export function validateExportBits(model: Module, bits: unknown): number | null 
   return bits;
 }
 
-function firstInChannels(model: Module): number {
-  for (const [, m] of model.namedModules()) {
-    const inner = m instanceof QuantizedLayer ? m.inner : m;
-    if (inner instanceof Conv2d) return inner.inChannels;
-    if (inner instanceof Linear) break;
-  }
-  throw new TypeError('exportOnnx: the model must start with a Conv2d (image input)');
-}
-
 /** Serializes `model` at `options.bits` to the bytes of an .onnx file (see the module comment). */
 export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Array {
   if (!(model instanceof Module))
@@ -547,7 +538,7 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
       : expectPair(options.inputSize, 'inputSize', 1, 'exportOnnx');
   const isFloat = bits === null || options.float === true;
 
-  const inChannels = firstInChannels(model);
+  const inChannels = firstInChannels(model, 'exportOnnx');
   let nodes: OnnxNode[];
   let initializers: OnnxTensor[];
   let classes: number;
