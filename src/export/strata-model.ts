@@ -40,7 +40,16 @@ function fixedCodes(
   steps: Float32Array,
   bits: number,
   rule: QuantConfig['rule'],
+  where: { source: string; tensor: string; channels: number },
 ): DeployedCodes {
+  if (steps.length !== where.channels || values.length % where.channels !== 0) {
+    throw new InvalidInputError(
+      where.source,
+      `tensor '${where.tensor}.weightScale'`,
+      `needs one step per output channel (${where.channels})`,
+      String(steps.length),
+    );
+  }
   const offset = reconstructionOffset(bits, bits, rule);
   const per = values.length / steps.length;
   const codes = new Int32Array(values.length);
@@ -48,7 +57,12 @@ function fixedCodes(
     const s = steps[Math.floor(i / per)];
     codes[i] = Math.round(values[i] / s - offset);
     if (Math.fround((codes[i] + offset) * s) !== values[i]) {
-      throw new RangeError(`model file: fixed weight ${i} is not (code + ${offset}) * step at ${bits} bits`);
+      throw new InvalidInputError(
+        where.source,
+        `tensor '${where.tensor}.weight'`,
+        `value ${i} is not (code + ${offset}) * step at ${bits} bits`,
+        String(values[i]),
+      );
     }
   }
   return { bits, codes, steps: Float32Array.from(steps), offset };
@@ -303,8 +317,13 @@ export function modelFromStrata(
     } else {
       weights = take(name);
       const steps = byName.get(`${path}.weightScale`);
-      if (layer.config.role === 'fixed' && steps !== undefined)
-        codes = fixedCodes(weights, steps, layer.config.fixedBits, q.rule);
+      if (layer.config.role === 'fixed' && steps !== undefined) {
+        codes = fixedCodes(weights, steps, layer.config.fixedBits, q.rule, {
+          source,
+          tensor: path,
+          channels: layer.weight.shape[0],
+        });
+      }
     }
     if (weights.length !== layer.weight.size)
       throw new InvalidInputError(

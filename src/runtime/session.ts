@@ -16,6 +16,7 @@
  *   precision the bytes hold completely, so a truncated download works) and rebuilt by
  *   `modelFromStrata`, then run like a Module.
  */
+import { InvalidInputError } from '../engine/limits.js';
 import { readFile } from 'node:fs/promises';
 import type * as Ort from 'onnxruntime-node';
 import { noGrad } from '../engine/autograd.js';
@@ -245,10 +246,12 @@ export class StrataSession {
     let model: Module | null = null;
     let onnx: Uint8Array | null = null;
     let strataBits: number | undefined;
+    let fileName = '';
     if (source instanceof Module) model = source;
     else if (typeof source === 'string' || source instanceof Uint8Array) {
       const bytes = typeof source === 'string' ? await readSource(source) : source;
       const name = typeof source === 'string' ? source : '.strata bytes';
+      fileName = name;
       if (isStrata(bytes)) ({ model, bits: strataBits } = strataToModel(bytes, options.bits, name));
       else onnx = bytes;
     } else {
@@ -259,13 +262,24 @@ export class StrataSession {
 
     if (model !== null) {
       const bits = validateExportBits(model, strataBits ?? requireBits(options.bits));
+      // A model from a file: what the integer plan or the exporter refuses (a fixed layer above
+      // 8 bits, missing step sizes) is the file's fault, so the error names the file.
+      const fromFile = <T>(plan: () => T): T => {
+        if (strataBits === undefined) return plan();
+        try {
+          return plan();
+        } catch (e) {
+          if (e instanceof RangeError) throw new InvalidInputError(fileName, 'model', e.message, '');
+          throw e;
+        }
+      };
       if (engine === 'native') {
         if (bits === null || options.float === true)
           return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape, 'float');
-        const runner = new IntRunner(new IntPlanRunner(intPlan(model, bits)));
+        const runner = new IntRunner(new IntPlanRunner(fromFile(() => intPlan(model!, bits))));
         return new StrataSession(runner, engine, bits, inputShape, runner.arithmetic);
       }
-      onnx = exportOnnx(model, { bits, float: options.float });
+      onnx = fromFile(() => exportOnnx(model!, { bits, float: options.float }));
       return StrataSession.fromOnnx(onnx, bits, inputShape, options.threads);
     }
     if (engine === 'native') {

@@ -164,3 +164,14 @@ test('a refused model file leaves an existing export untouched and no temporary 
   assert.equal(readFileSync(output, 'utf8'), 'previous export');
   assert.deepEqual(readdirSync(dir).sort(), ['bad.strata', 'out.onnx']);
 });
+
+test('what the integer plan refuses in a file (a 16-bit fixed layer, missing step sizes) names the file', async () => {
+  // Found by the fuzzer after the integer engine landed: a RangeError from intPlan, not a named error.
+  const sixteen = edited((_, q) => (q.fixedBits = 16));
+  for (const engine of ['native', 'onnxruntime'] as const) {
+    await assert.rejects(
+      StrataSession.create(sixteen, { engine }),
+      (e: unknown) => e instanceof InvalidInputError && /^\.strata bytes: model /.test(e.message),
+    );
+  }
+});
