@@ -5,11 +5,19 @@
  * image, model), and the Range requests made for the model. Shared by `npm run bench:web` and the
  * throttled browser test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureClientBundle, startServer } from '../src/runtime/server.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
+
+/** Why the browser tests cannot run here, or false; CI sets STRATA_REQUIRE_BROWSER=1 so a missing browser fails. */
+export function browserSkipReason(): string | false {
+  return !existsSync(CHROMIUM) && process.env.STRATA_REQUIRE_BROWSER !== '1'
+    ? `${CHROMIUM} is not installed (set STRATA_REQUIRE_BROWSER=1 to make this a failure)`
+    : false;
+}
 
 export const CHROMIUM_FLAGS = [
   '--headless',
@@ -242,4 +250,29 @@ export async function openBrowser(link: Link | null): Promise<Browser> {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Serves `files` (name -> bytes) from a temporary folder with `strata serve`'s server and visits its
+ * page twice through `link` in one browser profile: a cold visit, then a warm one (caches kept).
+ */
+export async function coldAndWarmVisits(
+  files: Record<string, Uint8Array>,
+  link: Link,
+  webRoot?: string,
+): Promise<{ cold: PageVisit; warm: PageVisit }> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-web-'));
+  for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
+  await ensureClientBundle(webRoot);
+  const server = await startServer({ root: dir, port: 0 });
+  const browser = await openBrowser(link);
+  try {
+    const cold = await browser.visit(`${server.url}/`);
+    const warm = await browser.visit(`${server.url}/`);
+    return { cold, warm };
+  } finally {
+    await browser.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -10,14 +10,11 @@
  * Last line: web_first_prediction_ms=<n> web_bytes_before_first=<n> web_full_ms=<n> warm_first_prediction_ms=<n>
  * Options: --checkpoint <path> --kbps 4000 --latency 100
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packCheckpoint } from '../src/cli/commands/pack.js';
 import { inspectStrata } from '../src/format/index.js';
-import { ensureClientBundle, startServer } from '../src/runtime/server.js';
 import { arg, repoRoot, writeResult } from './common.js';
-import { openBrowser, CHROMIUM_FLAGS, type PageVisit } from './web-measure.js';
+import { coldAndWarmVisits, CHROMIUM_FLAGS, type PageVisit } from './web-measure.js';
 
 const checkpointIndex = process.argv.indexOf('--checkpoint');
 const checkpoint =
@@ -28,24 +25,10 @@ const kbps = arg('kbps', 4000);
 const latencyMs = arg('latency', 100);
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
-const dir = mkdtempSync(join(tmpdir(), 'strata-bench-web-'));
 const bytes = packCheckpoint(checkpoint);
 const modelName = 'cifar10-resnet20-once.strata';
-writeFileSync(join(dir, modelName), bytes);
 const info = inspectStrata(bytes);
-await ensureClientBundle(repoRoot);
-const server = await startServer({ root: dir, port: 0 });
-const browser = await openBrowser({ kbps, latencyMs });
-let cold: PageVisit;
-let warm: PageVisit;
-try {
-  cold = await browser.visit(`${server.url}/`);
-  warm = await browser.visit(`${server.url}/`);
-} finally {
-  await browser.close();
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-}
+const { cold, warm } = await coldAndWarmVisits({ [modelName]: bytes }, { kbps, latencyMs }, repoRoot);
 for (const visit of [cold, warm]) {
   if (visit.state !== 'done' || visit.problems.length > 0) {
     throw new Error(`page ended in ${visit.state}: ${visit.error} ${visit.problems.join('; ')}`);

@@ -9,42 +9,25 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM, openBrowser, type PageVisit } from '../../bench/web-measure.js';
+import { browserSkipReason, coldAndWarmVisits } from '../../bench/web-measure.js';
 import { packCheckpoint } from '../../src/cli/commands/pack.js';
 import { repoRoot } from '../../src/data/real-datasets.js';
 import { inspectStrata } from '../../src/format/index.js';
-import { ensureClientBundle, startServer } from '../../src/runtime/server.js';
 
 const checkpoint = join(repoRoot(), 'checkpoints', 'cifar10-resnet20-once3.ckpt');
-const skipReason =
-  !existsSync(CHROMIUM) && process.env.STRATA_REQUIRE_BROWSER !== '1'
-    ? `${CHROMIUM} is not installed (set STRATA_REQUIRE_BROWSER=1 to make this a failure)`
-    : false;
+const skipReason = browserSkipReason();
 
 test(
   'at 4 Mbit/s and 100 ms: basic layer first with < 400 KB transferred, one Range request per section, warm visit from cache',
   { skip: skipReason, timeout: 180_000 },
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'strata-throttled-'));
     const bytes = packCheckpoint(checkpoint);
-    writeFileSync(join(dir, 'cifar10.strata'), bytes);
     const info = inspectStrata(bytes);
-    await ensureClientBundle();
-    const server = await startServer({ root: dir, port: 0 });
-    const browser = await openBrowser({ kbps: 4000, latencyMs: 100 });
-    let cold: PageVisit;
-    let warm: PageVisit;
-    try {
-      cold = await browser.visit(`${server.url}/`);
-      warm = await browser.visit(`${server.url}/`);
-    } finally {
-      await browser.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { cold, warm } = await coldAndWarmVisits(
+      { 'cifar10.strata': bytes },
+      { kbps: 4000, latencyMs: 100 },
+    );
     for (const visit of [cold, warm]) {
       assert.equal(
         visit.state,

@@ -6,9 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { browserSkipReason } from '../../bench/web-measure.js';
 import { packCheckpoint } from '../../src/cli/commands/pack.js';
 import { decodeImage } from '../../src/data/image-decode.js';
 import { inspectStrata } from '../../src/format/index.js';
@@ -33,10 +34,7 @@ interface Row {
   logits: number[];
 }
 
-const skipReason =
-  !existsSync(CHROMIUM) && process.env.STRATA_REQUIRE_BROWSER !== '1'
-    ? `${CHROMIUM} is not installed (set STRATA_REQUIRE_BROWSER=1 to make this a failure)`
-    : false;
+const skipReason = browserSkipReason();
 
 test(
   'the page predicts with 2 bits before the file has arrived, then with every higher precision',
