@@ -11,14 +11,17 @@
  *   npx tsx bench/headline.ts --preset cifar10-resnet20-short --skip-dedicated  # about 90 minutes
  *   ... --fp-epochs 20 --qat-epochs 3   # override the preset's epochs
  *   ... --once-only                     # full precision, once QAT and PTQ; no dedicated or adapted runs
+ *   ... --stages qat8,qat7              # train only these stages and stop (spread them over processes
+ *                                       # or sessions); a later run without --stages reports them all
  *
  * Each stage's run folder keeps its checkpoint, so an interrupted benchmark resumes where it
- * stopped. `--fp-checkpoint` starts from a finished full-precision run instead of training one (its
+ * stopped. Every finished stage's checkpoint is copied to checkpoints/<preset>/<stage>.ckpt and
+ * its row names that path, so the numbers can be re-evaluated on other data. `--fp-checkpoint` starts from a finished full-precision run instead of training one (its
  * recipe, accuracy and wall time are reported as they were recorded). Writes
  * bench/results/<preset>.json and <preset>.svg (accuracy against bits).
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { lineChart, writeChart, formatTable } from '../src/report/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfig } from '../src/train/config.js';
@@ -121,8 +124,14 @@ interface Row {
   top5: number;
   epochs: number;
   wall_s: number;
+  /** The committed checkpoint behind the row (repo-relative), for re-evaluation on other data. */
+  checkpoint?: string;
+  seed?: number;
+  recipe?: string;
 }
 const rows: Row[] = [];
+const command = `npx tsx bench/headline.ts ${process.argv.slice(2).join(' ')}`.trim();
+const onlyStages = option('stages', '') === '' ? null : new Set(option('stages', '').split(','));
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 async function stage(name: string, partial: Partial<TrainConfig>) {
@@ -130,7 +139,36 @@ async function stage(name: string, partial: Partial<TrainConfig>) {
   log(
     `== ${name}: ${config.mode} ${config.mode === 'fp' ? '' : config.bits.join(',')} for ${config.epochs} epochs`,
   );
-  return runTraining(config, { log });
+  const result = await runTraining(config, { log });
+  // A seeded full-precision run is already a committed checkpoint; every other stage is copied.
+  const seeded = name === 'fp' && fpSeed !== '';
+  const kept = seeded ? relative(repoRoot, resolve(fpSeed)) : join('checkpoints', presetName, `${name}.ckpt`);
+  if (!seeded) {
+    mkdirSync(join(repoRoot, 'checkpoints', presetName), { recursive: true });
+    copyFileSync(checkpointPath(config), join(repoRoot, kept));
+  }
+  return { ...result, checkpoint: kept };
+}
+
+/** Runs the named stage unless --stages leaves it out; null when left out. */
+async function maybeStage(name: string, partial: Partial<TrainConfig>) {
+  return onlyStages === null || onlyStages.has(name) ? stage(name, partial) : null;
+}
+
+/** What a row needs to be reproduced: its checkpoint, seed and recipe. */
+function provenance(s: Awaited<ReturnType<typeof stage>>) {
+  const c = s.config;
+  const once =
+    c.mode === 'once'
+      ? `; step from ${c.stepFrom}` +
+        (c.lossWeights.length > 0 ? `, loss weights ${c.lossWeights.join(',')}` : ', mean loss') +
+        (c.distill ? `, distillation from ${c.distillFrom} (weight ${c.distillWeight})` : '') +
+        (c.samplePrecisions > 0 ? `, ${c.samplePrecisions} precisions a step` : '')
+      : '';
+  const recipe =
+    `${c.mode} ${c.mode === 'fp' ? '' : c.bits.join(',') + ' '}for ${c.epochs} epochs, ${c.optimizer} lr ${c.lr} ` +
+    `${c.schedule}, batch ${c.batchSize}, wd ${c.weightDecay}${once}`;
+  return { checkpoint: s.checkpoint, seed: c.seed, recipe };
 }
 
 const fpSeed = option('fp-checkpoint', '');
@@ -171,30 +209,33 @@ rows.push({
   top5: fp.results[0].top5,
   epochs: preset.fpEpochs,
   wall_s: fp.wallSeconds,
+  ...provenance(fp),
 });
 const fpCkpt = checkpointPath(fp.config);
 const qat = { epochs: preset.qatEpochs, lr: preset.qatLr, init: fpCkpt, warmupEpochs: 0 };
 
-const once = await stage('once', {
+const once = await maybeStage('once', {
   ...qat,
   mode: 'once',
   bits: preset.bits,
   ...(preset.onceLossWeights ? { lossWeights: preset.onceLossWeights } : {}),
 });
-for (const r of once.results)
+for (const r of once?.results ?? [])
   rows.push({
     method: 'once',
     bits: r.bits,
     top1: r.top1,
     top5: r.top5,
     epochs: preset.qatEpochs,
-    wall_s: once.wallSeconds,
+    wall_s: once!.wallSeconds,
+    ...provenance(once!),
   });
 
 let eightBit: Awaited<ReturnType<typeof stage>> | null = null;
 const dedicatedBits = onceOnly ? [] : skipDedicated ? [preset.bits[0]] : preset.bits;
 for (const b of dedicatedBits) {
-  const d = await stage(`qat${b}`, { ...qat, mode: 'qat', bits: [b] });
+  const d = await maybeStage(`qat${b}`, { ...qat, mode: 'qat', bits: [b] });
+  if (d === null) continue;
   if (b === preset.bits[0]) eightBit = d;
   rows.push({
     method: 'dedicated',
@@ -203,7 +244,12 @@ for (const b of dedicatedBits) {
     top5: d.results[0].top5,
     epochs: preset.qatEpochs,
     wall_s: d.wallSeconds,
+    ...provenance(d),
   });
+}
+if (onlyStages !== null) {
+  log(`stages ${[...onlyStages].join(',')} finished; run without --stages for the report`);
+  process.exit(0);
 }
 
 const data = await loadDataSources(fp.config, log);
@@ -213,8 +259,9 @@ function stageModel(config: TrainConfig) {
   model.loadStateDict(modelState(loadCheckpoint(checkpointPath(config))));
   return model;
 }
-const baselineRows = (results: BaselineRow[], epochs: number): Row[] =>
+const baselineRows = (results: BaselineRow[], epochs: number, from: { checkpoint: string }): Row[] =>
   results.map((r) => ({
+    checkpoint: from.checkpoint,
     method: r.method as Row['method'],
     bits: r.bits,
     top1: r.top1,
@@ -232,7 +279,7 @@ if (eightBit !== null) {
       preset.bits,
       reestimate ? { reestimate: { loader: data.train, batches: 20 } } : {},
     );
-    rows.push(...baselineRows(adapted, preset.qatEpochs));
+    rows.push(...baselineRows(adapted, preset.qatEpochs, eightBit));
   }
 }
 // Post-training quantization of the full-precision model.
@@ -240,12 +287,11 @@ for (const reestimateBatches of [0, 20]) {
   const model = stageModel(fp.config);
   quantizeModel(model, { precisions: preset.bits });
   const ptq = await evaluatePtq(model, data.val, data.train, preset.bits, { reestimateBatches });
-  rows.push(...baselineRows(ptq, 0));
+  rows.push(...baselineRows(ptq, 0, fp));
 }
 await data.train.close();
 await data.val.close();
 
-const command = `npx tsx bench/headline.ts ${process.argv.slice(2).join(' ')}`.trim();
 const result = {
   split: fp.valSplit,
   command,

@@ -41,8 +41,14 @@ export interface TrainConfig {
   rule: CascadeRule;
   firstLast: 'fixed' | 'layered' | 'float';
   fixedBits: number;
-  /** once QAT: loss weight per precision, in the order of `bits` (default 1/n each: the mean loss). */
+  /** once QAT: loss weight per precision, in the order of `bits`; empty = `lossBalance` decides. */
   lossWeights: number[];
+  /**
+   * once QAT without explicit `lossWeights`: 'mean' weighs every precision 1/n; 'lowest' gives the
+   * lowest precision weight 1 and the others 1/(n-1) each, so the hardest model moves the shared
+   * weights at a dedicated model's rate and the rest together at one more (docs/EXPERIMENTS.md, H6).
+   */
+  lossBalance: 'mean' | 'lowest';
   /** once QAT: distil the lower precisions from a higher one's outputs. */
   distill: boolean;
   distillWeight: number;
@@ -95,6 +101,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   firstLast: 'fixed',
   fixedBits: 8,
   lossWeights: [],
+  lossBalance: 'lowest',
   distill: false,
   distillWeight: 0.5,
   distillFrom: 'highest',
@@ -149,6 +156,7 @@ export function resolveTrainConfig(partial: Record<string, unknown>, source = 'c
   expectInRange(c.gamma, 'gamma', 0, 1, where);
   expectInRange(c.distillWeight, 'distillWeight', 0, 1, where);
   expectOneOf(c.stepFrom, 'stepFrom', ['all', 'lowest', 'none'] as const, where);
+  expectOneOf(c.lossBalance, 'lossBalance', ['mean', 'lowest'] as const, where);
   if (c.width !== undefined) expectInRange(c.width, 'width', 0.01, 64, where);
   if (!Array.isArray(c.bits) || c.bits.length === 0)
     throw new RangeError(`${where}: bits must list at least one precision`);

@@ -181,6 +181,17 @@ export function precisionsForStep(config: TrainConfig, step: number): number[] {
   return [all[0], ...middle.slice(0, Math.max(0, k - 2)), all[all.length - 1]].sort((a, b) => b - a);
 }
 
+/**
+ * A precision's weight in the step's loss. The mean keeps a learning rate meaning the same in every
+ * mode; 'lowest' gives the lowest precision the whole rate and the others one share between them.
+ */
+export function lossWeight(config: TrainConfig, precisions: (number | null)[], b: number | null): number {
+  if (config.lossWeights.length > 0) return config.lossWeights[config.bits.indexOf(b!)];
+  if (config.lossBalance === 'mean' || precisions.length === 1) return 1 / precisions.length;
+  const lowest = Math.min(...(precisions as number[]));
+  return b === lowest ? 1 : 1 / (precisions.length - 1);
+}
+
 function label(bits: number | null): string {
   return bits === null ? 'fp' : `w${bits}a${bits}`;
 }
@@ -387,9 +398,7 @@ export function trainStep(
   let teacher: Float32Array | null = null;
   for (const b of precisions) {
     if (b !== null) setPrecision(model, b);
-    // Default: the mean of the precisions' losses, so a learning rate means the same in every mode.
-    const weight =
-      config.lossWeights.length > 0 ? config.lossWeights[config.bits.indexOf(b!)] : 1 / precisions.length;
+    const weight = lossWeight(config, precisions, b);
     scope(() => {
       const logits = model.forward(x);
       let loss = softmaxCrossEntropy(logits, labels, { labelSmoothing: config.labelSmoothing });

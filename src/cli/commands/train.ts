@@ -44,6 +44,7 @@ const CONFIG_FLAGS = [
   'distill',
   'distillFrom',
   'stepFrom',
+  'lossBalance',
   'samplePrecisions',
   'rule',
   'firstLast',
@@ -96,6 +97,7 @@ export function recipeLine(config: TrainConfig): string {
       if (config.distill) parts.push(`distillation ${config.distillWeight} from ${config.distillFrom}`);
       if (config.stepFrom !== 'lowest') parts.push(`weight step from ${config.stepFrom} precisions`);
       if (config.lossWeights.length > 0) parts.push(`loss weights ${config.lossWeights.join(',')}`);
+      else if (config.lossBalance !== 'lowest') parts.push(`loss balance ${config.lossBalance}`);
     }
   }
   const optimizer =
@@ -188,6 +190,12 @@ export function trainCommand(io: CliIo = processIo): Command {
         '--step-from <which>',
         'once QAT: the precisions whose loss trains the shared weight step (default lowest)',
       ).choices(['all', 'lowest', 'none']),
+    )
+    .addOption(
+      new Option(
+        '--loss-balance <how>',
+        'once QAT loss: the lowest precision at full weight and the rest sharing one (lowest), or the mean',
+      ).choices(['lowest', 'mean']),
     )
     .option(
       '--sample-precisions <k>',
