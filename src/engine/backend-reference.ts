@@ -28,6 +28,23 @@ function oihw(g: ConvGeometry, o: number, i: number, kh: number, kw: number): nu
   return ((o * (g.inC / g.groups) + i) * g.kH + kh) * g.kW + kw;
 }
 
+/**
+ * Working buffers of conv2dForward, kept between calls (a forward pass makes dozens of calls; fresh
+ * buffers each time kept the garbage collector busy). Kernels run one at a time, so one set is enough.
+ */
+const convScratch = {
+  weightBuffer: new Float64Array(0),
+  sumBuffer: new Float64Array(0),
+  weights(n: number): Float64Array {
+    if (this.weightBuffer.length < n) this.weightBuffer = new Float64Array(n);
+    return this.weightBuffer;
+  },
+  sums(n: number): Float64Array {
+    if (this.sumBuffer.length < n) this.sumBuffer = new Float64Array(n);
+    return this.sumBuffer;
+  },
+};
+
 function conv2dForward(
   g: ConvGeometry,
   x: FloatArray,
@@ -40,7 +57,7 @@ function conv2dForward(
   const { kH, kW, inH, inW, inC, outC } = g;
   // The weights reordered to [group, kH, kW, I/groups, O/groups]: for one input value, the
   // innermost loop walks the output channels it feeds contiguously.
-  const wt = new Float64Array(g.outC * kH * kW * inPerGroup);
+  const wt = convScratch.weights(g.outC * kH * kW * inPerGroup);
   for (let oc = 0; oc < outC; oc++) {
     const group = Math.floor(oc / outPerGroup);
     const o = oc - group * outPerGroup;
@@ -56,7 +73,7 @@ function conv2dForward(
   // One output pixel's sums for the output channels of a group, in doubles; each runs over
   // (kh, kw, i) in order, starting from the bias. An input of 0 adds nothing and is skipped
   // (after ReLU and activation quantization, most are 0).
-  const acc = new Float64Array(outPerGroup);
+  const acc = convScratch.sums(outPerGroup);
   for (let n = 0; n < g.batch; n++) {
     for (let oh = 0; oh < g.outH; oh++) {
       for (let ow = 0; ow < g.outW; ow++) {
