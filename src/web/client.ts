@@ -43,6 +43,8 @@ interface Pixels {
 }
 
 const params = new URLSearchParams(location.search);
+/** This script's URL (`/client.js?v=<version>`), read while it runs. */
+const scriptUrl = document.currentScript instanceof HTMLScriptElement ? document.currentScript.src : null;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -74,6 +76,12 @@ function integerParam(name: string): number | undefined {
     throw new RangeError(`Expected a positive integer for ${name} but received '${text}'`);
   }
   return value;
+}
+
+/** The IndexedDB open request the page's inline script started (see index.html), or undefined. */
+function earlyOpen(): IDBOpenDBRequest | undefined {
+  const request = (window as { strataModelCache?: unknown }).strataModelCache;
+  return request instanceof IDBOpenDBRequest ? request : undefined;
 }
 
 /** The listing `strata serve` writes into the page (or, elsewhere, GET /models). */
@@ -238,7 +246,7 @@ function setupBudgetForm(entry: Listing | undefined): void {
 async function installServiceWorker(): Promise<void> {
   if (!('serviceWorker' in navigator) || params.get('sw') === 'off') return;
   try {
-    const version = new URL(import.meta.url).searchParams.get('v');
+    const version = scriptUrl === null ? null : new URL(scriptUrl).searchParams.get('v');
     if (version === null) return;
     const registration = await navigator.serviceWorker.register(`/sw.js?v=${encodeURIComponent(version)}`);
     const pending = registration.installing ?? registration.waiting;
@@ -272,7 +280,9 @@ async function start(): Promise<void> {
   const maxBits = integerParam('maxBits');
   const maxBytes = integerParam('maxBytes');
   const store: PrefixStore | null =
-    params.get('cache') === 'off' || typeof indexedDB === 'undefined' ? null : indexedDbStore();
+    params.get('cache') === 'off' || typeof indexedDB === 'undefined'
+      ? null
+      : indexedDbStore('strata-models', indexedDB, earlyOpen());
   const models = (await readListing()).filter((m) => m.error === undefined);
   mark('listing');
   const named = params.get('model');

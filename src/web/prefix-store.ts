@@ -76,12 +76,18 @@ function localStorageOrNull(): Storage | null {
 }
 
 /**
- * Prefixes in IndexedDB (database `dbName`, default 'strata-models'). Every call opens its own
+ * Prefixes in IndexedDB (database `dbName`, default 'strata-models'; `opening`: an open request of
+ * that database, version 1, already under way, whose upgrade creates the object store 'prefixes',
+ * so that a page can start opening it before this library has loaded). Every call opens its own
  * transaction; an entry that does not have the expected shape reads as absent. A localStorage
  * entry per key (`strata-prefix:<dbName>:<key>`) records that IndexedDB holds something for it, so
  * that a first visit need not wait for IndexedDB to open before asking the network (`mayHold`).
  */
-export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = indexedDB): PrefixStore {
+export function indexedDbStore(
+  dbName = 'strata-models',
+  factory: IDBFactory = indexedDB,
+  opening?: IDBOpenDBRequest,
+): PrefixStore {
   const marker = (key: string) => `strata-prefix:${dbName}:${key}`;
   const mark = (key: string, held: boolean) => {
     try {
@@ -93,19 +99,37 @@ export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = i
     }
   };
   let db: Promise<IDBDatabase> | null = null;
+  let early = opening;
   const open = (): Promise<IDBDatabase> => {
     db ??= new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open(dbName, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE);
-      request.onsuccess = () => {
+      const taken = early;
+      early = undefined;
+      const request = taken ?? factory.open(dbName, 1);
+      if (taken === undefined) request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE);
+      const opened = () => {
         performance.mark('strata:idb-open');
         resolve(request.result);
       };
-      request.onerror = () => reject(request.error ?? new Error(`cannot open IndexedDB '${dbName}'`));
-    }).catch((e: unknown) => {
-      db = null;
-      throw e;
-    });
+      const failed = () => reject(request.error ?? new Error(`cannot open IndexedDB '${dbName}'`));
+      if (request.readyState === 'done') {
+        if (request.error === null) opened();
+        else failed();
+      } else {
+        request.addEventListener('success', opened);
+        request.addEventListener('error', failed);
+      }
+    })
+      .then((database) => {
+        if (!database.objectStoreNames.contains(OBJECT_STORE)) {
+          database.close();
+          throw new Error(`IndexedDB '${dbName}' has no '${OBJECT_STORE}' store`);
+        }
+        return database;
+      })
+      .catch((e: unknown) => {
+        db = null;
+        throw e;
+      });
     return db;
   };
   const run = async <T>(
