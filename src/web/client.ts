@@ -282,7 +282,12 @@ async function start(): Promise<void> {
   const store: PrefixStore | null =
     params.get('cache') === 'off' || typeof indexedDB === 'undefined'
       ? null
-      : indexedDbStore('strata-models', indexedDB, earlyOpen());
+      : indexedDbStore('strata-models', indexedDB, {
+          opening: earlyOpen(),
+          // A return visit (the service worker answered) has the model cached, most likely: wait for
+          // IndexedDB instead of first asking localStorage (a synchronous round trip to the browser).
+          checkMarkers: navigator.serviceWorker?.controller == null,
+        });
   const models = (await readListing()).filter((m) => m.error === undefined);
   mark('listing');
   const named = params.get('model');

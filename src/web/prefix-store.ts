@@ -75,10 +75,23 @@ function localStorageOrNull(): Storage | null {
   }
 }
 
+export interface IndexedDbStoreOptions {
+  /**
+   * An open request of the database (version 1, whose upgrade creates the object store
+   * 'prefixes') already under way, so that a page can start opening it before this library has
+   * loaded; the store takes it over.
+   */
+  opening?: IDBOpenDBRequest;
+  /**
+   * Whether `mayHold` reads the localStorage markers (default true). A page's first use of
+   * localStorage is a synchronous round trip to the browser; a page that expects a cached copy (a
+   * return visit) passes false, and `mayHold` answers null (ask IndexedDB).
+   */
+  checkMarkers?: boolean;
+}
+
 /**
- * Prefixes in IndexedDB (database `dbName`, default 'strata-models'; `opening`: an open request of
- * that database, version 1, already under way, whose upgrade creates the object store 'prefixes',
- * so that a page can start opening it before this library has loaded). Every call opens its own
+ * Prefixes in IndexedDB (database `dbName`, default 'strata-models'). Every call opens its own
  * transaction; an entry that does not have the expected shape reads as absent. A localStorage
  * entry per key (`strata-prefix:<dbName>:<key>`) records that IndexedDB holds something for it, so
  * that a first visit need not wait for IndexedDB to open before asking the network (`mayHold`).
@@ -86,7 +99,7 @@ function localStorageOrNull(): Storage | null {
 export function indexedDbStore(
   dbName = 'strata-models',
   factory: IDBFactory = indexedDB,
-  opening?: IDBOpenDBRequest,
+  options: IndexedDbStoreOptions = {},
 ): PrefixStore {
   const marker = (key: string) => `strata-prefix:${dbName}:${key}`;
   const mark = (key: string, held: boolean) => {
@@ -99,7 +112,7 @@ export function indexedDbStore(
     }
   };
   let db: Promise<IDBDatabase> | null = null;
-  let early = opening;
+  let early = options.opening;
   const open = (): Promise<IDBDatabase> => {
     db ??= new Promise<IDBDatabase>((resolve, reject) => {
       const taken = early;
@@ -148,6 +161,7 @@ export function indexedDbStore(
   };
   return {
     mayHold(key) {
+      if (options.checkMarkers === false) return null;
       const storage = localStorageOrNull();
       if (storage === null) return null;
       try {
