@@ -78,10 +78,17 @@ function integerParam(name: string): number | undefined {
   return value;
 }
 
-/** The IndexedDB open request the page's inline script started (see index.html), or undefined. */
-function earlyOpen(): IDBOpenDBRequest | undefined {
-  const request = (window as { strataModelCache?: unknown }).strataModelCache;
-  return request instanceof IDBOpenDBRequest ? request : undefined;
+/**
+ * What the page's inline script started (see index.html): the IndexedDB open request, and the reads
+ * of the listed models' cached bytes by URL.
+ */
+function earlyCache(): { opening?: IDBOpenDBRequest; prefetched?: Map<string, Promise<unknown>> } {
+  const early = (window as { strataModelCache?: { open?: unknown; prefixes?: unknown } }).strataModelCache;
+  if (!(early?.open instanceof IDBOpenDBRequest)) return {};
+  return {
+    opening: early.open,
+    ...(early.prefixes instanceof Map ? { prefetched: early.prefixes as Map<string, Promise<unknown>> } : {}),
+  };
 }
 
 /** The listing `strata serve` writes into the page (or, elsewhere, GET /models). */
@@ -283,7 +290,7 @@ async function start(): Promise<void> {
     params.get('cache') === 'off' || typeof indexedDB === 'undefined'
       ? null
       : indexedDbStore('strata-models', indexedDB, {
-          opening: earlyOpen(),
+          ...earlyCache(),
           // A return visit (the service worker answered) has the model cached, most likely: wait for
           // IndexedDB instead of first asking localStorage (a synchronous round trip to the browser).
           checkMarkers: navigator.serviceWorker?.controller == null,

@@ -83,6 +83,12 @@ export interface IndexedDbStoreOptions {
    */
   opening?: IDBOpenDBRequest;
   /**
+   * Reads of this database's entries already under way, by key: each resolves to the stored value,
+   * null when there is none, or undefined when the read failed (then `get` reads again). `get`
+   * takes each over once.
+   */
+  prefetched?: Map<string, Promise<unknown>>;
+  /**
    * Whether `mayHold` reads the localStorage markers (default true). A page's first use of
    * localStorage is a synchronous round trip to the browser; a page that expects a cached copy (a
    * return visit) passes false, and `mayHold` answers null (ask IndexedDB).
@@ -171,7 +177,10 @@ export function indexedDbStore(
       }
     },
     async get(key) {
-      const value: unknown = await run('readonly', (s) => s.get(key));
+      const early = options.prefetched?.get(key);
+      options.prefetched?.delete(key);
+      const read: unknown = early === undefined ? undefined : await early.catch(() => undefined);
+      const value: unknown = read !== undefined ? read : await run('readonly', (s) => s.get(key));
       return isCachedPrefix(value) ? value : null;
     },
     async put(key, value) {
