@@ -77,6 +77,7 @@ const name = (text: string): number[] => [...uleb(text.length), ...Array.from(te
 /** The parameters of the exported function `conv`, in order (all i32; pointers are byte offsets). */
 const PARAMS = [
   'x',
+  'w',
   'wt',
   'bias',
   'y',
@@ -283,7 +284,59 @@ function convBody(): number[] {
       0,
     ]),
   ];
+  // The weights reordered to [group, kH, kW, I/groups, O/groups], as doubles:
+  // wt[(((group * kH + kh) * kW + kw) * ipg + i) * opg + o] = w[(((group * opg + o) * ipg + i) * kH + kh) * kW + kw]
+  const reorder = forLoop('group', get('groups'), [
+    ...forLoop('o', get('opg'), [
+      ...forLoop('i', get('ipg'), [
+        ...forLoop('kh', get('kH'), [
+          ...forLoop('kw', get('kW'), [
+            ...address(
+              'wt',
+              add(
+                mul(
+                  add(
+                    mul(
+                      add(mul(add(mul(get('group'), get('kH')), get('kh')), get('kW')), get('kw')),
+                      get('ipg'),
+                    ),
+                    get('i'),
+                  ),
+                  get('opg'),
+                ),
+                get('o'),
+              ),
+              3,
+            ),
+            ...address(
+              'w',
+              add(
+                mul(
+                  add(
+                    mul(
+                      add(mul(add(mul(get('group'), get('opg')), get('o')), get('ipg')), get('i')),
+                      get('kH'),
+                    ),
+                    get('kh'),
+                  ),
+                  get('kW'),
+                ),
+                get('kw'),
+              ),
+              2,
+            ),
+            ...load32,
+            OP.f64PromoteF32,
+            OP.f64Store,
+            3,
+            0,
+          ]),
+        ]),
+      ]),
+    ]),
+  ]);
   const body = [
+    ...reorder,
     ...forLoop('n', get('batch'), [
       ...forLoop('oh', get('outH'), [
         ...forLoop('ow', get('outW'), [
@@ -391,10 +444,11 @@ export function wasmConv2dForward(
     const inPerGroup = g.inC / g.groups;
     const outPerGroup = g.outC / g.groups;
     const { kH, kW } = g;
-    // Layout: wt (f64), acc (f64), x, bias, y (f32).
+    // Layout: wt (f64, the weights reordered by the kernel), acc (f64), w, x, bias, y (f32).
     const wtAt = 0;
     const accAt = align8(wtAt + 8 * g.outC * kH * kW * inPerGroup);
-    const xAt = align8(accAt + 8 * outPerGroup);
+    const wAt = align8(accAt + 8 * outPerGroup);
+    const xAt = align8(wAt + 4 * w.length);
     const biasAt = align8(xAt + 4 * x.length);
     const yAt = align8(biasAt + 4 * g.outC);
     const needed = yAt + 4 * y.length;
@@ -402,25 +456,12 @@ export function wasmConv2dForward(
       wasm.memory.grow(Math.ceil((needed - wasm.memory.buffer.byteLength) / PAGE));
     }
     const buffer = wasm.memory.buffer;
-    // The weights reordered to [group, kH, kW, I/groups, O/groups], as the TypeScript kernel does.
-    const wt = new Float64Array(buffer, wtAt, g.outC * kH * kW * inPerGroup);
-    const perOut = inPerGroup * kH * kW;
-    for (let oc = 0; oc < g.outC; oc++) {
-      const group = Math.floor(oc / outPerGroup);
-      const o = oc - group * outPerGroup;
-      for (let i = 0; i < inPerGroup; i++) {
-        for (let kh = 0; kh < kH; kh++) {
-          for (let kw = 0; kw < kW; kw++) {
-            const tap = (group * kH + kh) * kW + kw;
-            wt[(tap * inPerGroup + i) * outPerGroup + o] = w[oc * perOut + (i * kH + kh) * kW + kw];
-          }
-        }
-      }
-    }
+    new Float32Array(buffer, wAt, w.length).set(w);
     new Float32Array(buffer, xAt, x.length).set(x);
     if (bias !== null) new Float32Array(buffer, biasAt, g.outC).set(bias);
     wasm.conv(
       xAt,
+      wAt,
       wtAt,
       biasAt,
       yAt,

@@ -14,6 +14,7 @@
  * Browser-safe (and Node 20, which has fetch): no node: imports.
  */
 import { noGrad } from '../engine/autograd.js';
+import { getBackend } from '../engine/backend-registry.js';
 import { scope } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import { modelFromStrata } from '../export/strata-model.js';
@@ -378,10 +379,12 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
   private async run(): Promise<void> {
     const dl = this.download;
     const store = this.store;
-    const cached =
-      store === null || store.mayHold?.(this.key) === false
-        ? null
-        : await store.get(this.key).catch(() => null);
+    const reading =
+      store === null || store.mayHold?.(this.key) === false ? null : store.get(this.key).catch(() => null);
+    // The compute backend is set up (in a browser: its WebAssembly kernel compiled, its memory
+    // allocated) while the store reads, not when the first precision is run.
+    getBackend();
+    const cached = reading === null ? null : await reading;
     timeline('strata:cache-read');
     if (cached !== null && cached.bytes.length > 0) await this.readCached(cached);
     let revalidated = false;
