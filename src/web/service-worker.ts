@@ -42,7 +42,25 @@ async function refresh(cache: Cache, url: string): Promise<Response> {
   return response;
 }
 
-worker.addEventListener('install', (event) => {
+/** Chromium's static routing (InstallEvent.addRoutes): requests matched go where it says without the worker. */
+interface RoutingInstallEvent extends ExtendableEvent {
+  addRoutes?(
+    rules: { condition: { urlPattern?: string; requestMethod?: string }; source: 'network' }[],
+  ): Promise<void>;
+}
+
+worker.addEventListener('install', (event: RoutingInstallEvent) => {
+  // Everything but the page and its script goes straight to the network, without a trip through
+  // this worker (where the browser supports static routing): the model's bytes, the images.
+  event.waitUntil(
+    event
+      .addRoutes?.([
+        { condition: { urlPattern: '/*.strata' }, source: 'network' },
+        { condition: { urlPattern: '/samples/*' }, source: 'network' },
+        { condition: { requestMethod: 'HEAD' }, source: 'network' },
+      ])
+      .catch(() => undefined) ?? Promise.resolve(),
+  );
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
