@@ -314,6 +314,7 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
   private readonly waiters: (() => void)[] = [];
   private prefetched: { record: RangeRequestRecord; response: Promise<Response> } | null = null;
   private finished = false;
+  private backendReady = false;
   private failure: { error: unknown } | null = null;
   private readonly pumping: Promise<void>;
 
@@ -381,9 +382,7 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
     const store = this.store;
     const reading =
       store === null || store.mayHold?.(this.key) === false ? null : store.get(this.key).catch(() => null);
-    // The compute backend is set up (in a browser: its WebAssembly kernel compiled, its memory
-    // allocated) while the store reads, not when the first precision is run.
-    getBackend();
+    if (reading !== null) this.setUpBackend();
     const cached = reading === null ? null : await reading;
     timeline('strata:cache-read');
     if (cached !== null && cached.bytes.length > 0) await this.readCached(cached);
@@ -505,6 +504,17 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
     return { record, response };
   }
 
+  /**
+   * Sets up the compute backend (in a browser: its WebAssembly kernel compiled, its memory
+   * allocated) while the store reads or the first response is on its way, not when the first
+   * precision is run.
+   */
+  private setUpBackend(): void {
+    if (this.backendReady) return;
+    this.backendReady = true;
+    getBackend();
+  }
+
   /** Yields the precisions that have become complete. */
   private announce(fromCache: boolean): number {
     const dl = this.download;
@@ -581,6 +591,7 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
         ? this.prefetched
         : (this.dropPrefetched(), this.send(start, end));
     this.prefetched = null;
+    this.setUpBackend();
     const { record } = sent;
     const range = record.range;
     const response = await sent.response;
