@@ -13,6 +13,7 @@
  * Last line: web_first_prediction_ms=<n> web_bytes_before_first=<n> web_full_ms=<n> warm_first_prediction_ms=<n>
  * Options: --checkpoint <path> --kbps 4000 --latency 100 --val-limit 1000 (0: the whole split)
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { packWithCalibration } from '../src/cli/commands/pack.js';
 import { restoreModel } from '../src/cli/restore.js';
@@ -41,6 +42,8 @@ const { bytes, precisionInfo, calibration } = await packWithCalibration(
 );
 const modelName = 'cifar10-resnet20-once.strata';
 const info = inspectStrata(bytes);
+// A shared machine's load moves every figure: recorded with them (1-minute load average).
+const loadBefore = loadavg()[0];
 const { cold, warm } = await coldAndWarmVisits({ [modelName]: bytes }, { kbps, latencyMs }, repoRoot);
 for (const visit of [cold, warm]) {
   if (visit.state !== 'done' || visit.problems.length > 0) {
@@ -84,6 +87,7 @@ const summary = {
 const path = writeResult('web.json', {
   command: `npm run bench:web -- ${process.argv.slice(2).join(' ')}`.trim(),
   date: new Date().toISOString(),
+  loadAverage: { before: loadBefore, after: loadavg()[0] },
   chromium: { path: '/usr/bin/chromium', flags: CHROMIUM_FLAGS },
   link: { kbps, latencyMs, via: 'CDP Network.emulateNetworkConditions' },
   model: { checkpoint, bytes: bytes.length, precisions: info.precisions, precisionInfo, calibration },
