@@ -2,16 +2,21 @@
  * npm run bench:web — what a new user on a slow link gets from the page of `strata serve`: headless
  * Chromium (Debian's /usr/bin/chromium, playwright-core, a fresh profile), the server on localhost,
  * the page's network throttled over CDP (Network.emulateNetworkConditions, default 4 Mbit/s and
- * 100 ms latency), cold cache, the packed CIFAR-10 ResNet-20 once-QAT model (a trained checkpoint).
+ * 100 ms latency), cold cache, the CIFAR-10 ResNet-20 once-QAT model (a trained checkpoint) packed as
+ * `strata pack --validate` packs it: the precisions it was not trained at calibrated, and every
+ * precision's top-1 measured on the packed file and recorded (metadata.precisionInfo), so the page
+ * shows each precision's expected accuracy (on --val-limit validation images, default 1,000).
  * For each precision: the time from navigation to its prediction and the bytes transferred by then
  * (every request: page, script, sample image, model). Then the same page again, warm (IndexedDB
  * and the HTTP cache kept): time to the first prediction and model bytes transferred.
  *
  * Last line: web_first_prediction_ms=<n> web_bytes_before_first=<n> web_full_ms=<n> warm_first_prediction_ms=<n>
- * Options: --checkpoint <path> --kbps 4000 --latency 100
+ * Options: --checkpoint <path> --kbps 4000 --latency 100 --val-limit 1000 (0: the whole split)
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { packCheckpoint } from '../src/cli/commands/pack.js';
+import { packWithCalibration } from '../src/cli/commands/pack.js';
+import { restoreModel } from '../src/cli/restore.js';
 import { inspectStrata } from '../src/format/index.js';
 import { arg, repoRoot, writeResult } from './common.js';
 import { coldAndWarmVisits, CHROMIUM_FLAGS, type PageVisit } from './web-measure.js';
@@ -23,11 +28,22 @@ const checkpoint =
     : join(repoRoot, 'checkpoints', 'cifar10-resnet20-once3.ckpt');
 const kbps = arg('kbps', 4000);
 const latencyMs = arg('latency', 100);
+const valLimit = arg('val-limit', 1000);
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
-const bytes = packCheckpoint(checkpoint);
+const { bytes, precisionInfo, calibration } = await packWithCalibration(
+  restoreModel(checkpoint),
+  checkpoint,
+  {
+    validate: true,
+    valLimit,
+    log,
+  },
+);
 const modelName = 'cifar10-resnet20-once.strata';
 const info = inspectStrata(bytes);
+// A shared machine's load moves every figure: recorded with them (1-minute load average).
+const loadBefore = loadavg()[0];
 const { cold, warm } = await coldAndWarmVisits({ [modelName]: bytes }, { kbps, latencyMs }, repoRoot);
 for (const visit of [cold, warm]) {
   if (visit.state !== 'done' || visit.problems.length > 0) {
@@ -71,9 +87,10 @@ const summary = {
 const path = writeResult('web.json', {
   command: `npm run bench:web -- ${process.argv.slice(2).join(' ')}`.trim(),
   date: new Date().toISOString(),
+  loadAverage: { before: loadBefore, after: loadavg()[0] },
   chromium: { path: '/usr/bin/chromium', flags: CHROMIUM_FLAGS },
   link: { kbps, latencyMs, via: 'CDP Network.emulateNetworkConditions' },
-  model: { checkpoint, bytes: bytes.length, precisions: info.precisions },
+  model: { checkpoint, bytes: bytes.length, precisions: info.precisions, precisionInfo, calibration },
   cold: {
     rows: cold.rows.map(({ logits: _, ...r }) => r),
     requests: cold.requests,

@@ -2,7 +2,8 @@
 /**
  * Bundles, with esbuild, ESM for browsers with the oneDNN addon loader replaced by a stub
  * (src/web/backend-native-browser.ts), so the engine runs on its TypeScript reference backend:
- * - the page's script, src/web/client.ts -> dist/web/client.js (what `strata serve` sends);
+ * - the page's script, src/web/client.ts -> dist/web/client.js (what `strata serve` sends; a classic script);
+ * - the page's service worker, src/web/service-worker.ts -> dist/web/sw.js (a classic script);
  * - the browser library, src/web/index.ts -> dist/web/strata-web.js (the package's `strata/web`
  *   entry, with its types in dist/web/index.d.ts from tsc).
  * Any node: import that reaches a bundle is an error. Minified unless --no-minify.
@@ -29,23 +30,27 @@ const browserStubs = {
   },
 };
 
+const pageScript = join(root, 'src', 'web', 'client.ts');
+
 /**
  * Builds one bundle; returns the output path. Options: entry (default src/web/client.ts), outfile
- * (default dist/web/client.js), minify (default true), quiet (default false).
+ * (default dist/web/client.js), format (default 'iife' for the page's script: a classic script,
+ * which Chromium compiles from a code cache it makes when the service worker stores the script;
+ * 'esm' for other entries), sourcemap (default true), minify (default true), quiet (default false).
  */
 export async function buildWeb(options = {}) {
   const { build } = await import('esbuild');
   const outfile = options.outfile ?? join(root, 'dist', 'web', 'client.js');
-  const entry = options.entry ?? join(root, 'src', 'web', 'client.ts');
+  const entry = options.entry ?? pageScript;
   await mkdir(dirname(outfile), { recursive: true });
   const result = await build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'browser',
-    format: 'esm',
+    format: options.format ?? (entry === pageScript ? 'iife' : 'esm'),
     target: ['es2022'],
-    sourcemap: true,
+    sourcemap: options.sourcemap ?? true,
     minify: options.minify ?? true,
     metafile: true,
     logLevel: options.quiet ? 'silent' : 'warning',
@@ -59,6 +64,17 @@ export async function buildWeb(options = {}) {
   return outfile;
 }
 
+/** The page's service worker (src/web/service-worker.ts) -> dist/web/sw.js, next to the client. */
+export async function buildServiceWorker(options = {}) {
+  return buildWeb({
+    ...options,
+    entry: join(root, 'src', 'web', 'service-worker.ts'),
+    outfile: options.outfile ?? join(root, 'dist', 'web', 'sw.js'),
+    format: 'iife',
+    sourcemap: false,
+  });
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--outfile');
@@ -68,6 +84,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
       ? [buildWeb({ outfile: resolve(args[at + 1]), minify })]
       : [
           buildWeb({ minify }),
+          buildServiceWorker({ minify }),
           buildWeb({
             minify,
             entry: join(root, 'src', 'web', 'index.ts'),

@@ -28,6 +28,23 @@ function oihw(g: ConvGeometry, o: number, i: number, kh: number, kw: number): nu
   return ((o * (g.inC / g.groups) + i) * g.kH + kh) * g.kW + kw;
 }
 
+/**
+ * Working buffers of conv2dForward, kept between calls (a forward pass makes dozens of calls; fresh
+ * buffers each time kept the garbage collector busy). Kernels run one at a time, so one set is enough.
+ */
+const convScratch = {
+  weightBuffer: new Float64Array(0),
+  sumBuffer: new Float64Array(0),
+  weights(n: number): Float64Array {
+    if (this.weightBuffer.length < n) this.weightBuffer = new Float64Array(n);
+    return this.weightBuffer;
+  },
+  sums(n: number): Float64Array {
+    if (this.sumBuffer.length < n) this.sumBuffer = new Float64Array(n);
+    return this.sumBuffer;
+  },
+};
+
 function conv2dForward(
   g: ConvGeometry,
   x: FloatArray,
@@ -37,70 +54,69 @@ function conv2dForward(
 ): void {
   const inPerGroup = g.inC / g.groups;
   const outPerGroup = g.outC / g.groups;
-  // The weights reordered to [O, kH, kW, I/groups], so that the innermost loop walks the input
-  // channels of one tap contiguously in both arrays. Same products, same order of the sum.
-  const taps = g.kH * g.kW * inPerGroup;
-  const wt = new Float64Array(g.outC * taps);
-  for (let oc = 0; oc < g.outC; oc++) {
-    for (let kh = 0; kh < g.kH; kh++) {
-      for (let kw = 0; kw < g.kW; kw++) {
-        const row = oc * taps + (kh * g.kW + kw) * inPerGroup;
-        for (let i = 0; i < inPerGroup; i++) wt[row + i] = w[oihw(g, oc, i, kh, kw)];
-      }
-    }
-  }
-  for (let n = 0; n < g.batch; n++) {
-    for (let oh = 0; oh < g.outH; oh++) {
-      for (let ow = 0; ow < g.outW; ow++) {
-        const out = nhwc(n, oh, ow, 0, g.outH, g.outW, g.outC);
-        // Four output channels of one group at a time share each input load; every sum still runs
-        // over (kh, kw, i) in the same order as one channel alone would.
-        let oc = 0;
-        while (oc < g.outC) {
-          const group = Math.floor(oc / outPerGroup);
-          const firstIn = group * inPerGroup;
-          const block = Math.min(4, (group + 1) * outPerGroup - oc);
-          let s0 = bias === null ? 0 : bias[oc];
-          let s1 = block > 1 && bias !== null ? bias[oc + 1] : 0;
-          let s2 = block > 2 && bias !== null ? bias[oc + 2] : 0;
-          let s3 = block > 3 && bias !== null ? bias[oc + 3] : 0;
-          for (let kh = 0; kh < g.kH; kh++) {
-            const ih = oh * g.strideH - g.padH + kh * g.dilationH;
-            if (ih < 0 || ih >= g.inH) continue;
-            for (let kw = 0; kw < g.kW; kw++) {
-              const iw = ow * g.strideW - g.padW + kw * g.dilationW;
-              if (iw < 0 || iw >= g.inW) continue;
-              const xAt = nhwc(n, ih, iw, firstIn, g.inH, g.inW, g.inC);
-              const w0 = oc * taps + (kh * g.kW + kw) * inPerGroup;
-              if (block === 4) {
-                const w1 = w0 + taps;
-                const w2 = w1 + taps;
-                const w3 = w2 + taps;
-                for (let i = 0; i < inPerGroup; i++) {
-                  const xv = x[xAt + i];
-                  s0 += xv * wt[w0 + i];
-                  s1 += xv * wt[w1 + i];
-                  s2 += xv * wt[w2 + i];
-                  s3 += xv * wt[w3 + i];
-                }
-              } else {
-                for (let i = 0; i < inPerGroup; i++) {
-                  const xv = x[xAt + i];
-                  s0 += xv * wt[w0 + i];
-                  if (block > 1) s1 += xv * wt[w0 + taps + i];
-                  if (block > 2) s2 += xv * wt[w0 + 2 * taps + i];
-                }
-              }
-            }
-          }
-          y[out + oc] = s0;
-          if (block > 1) y[out + oc + 1] = s1;
-          if (block > 2) y[out + oc + 2] = s2;
-          if (block > 3) y[out + oc + 3] = s3;
-          oc += block;
+  const { kH, kW, inH, inW, inC, outC } = g;
+  // The weights reordered to [group, kH, kW, I/groups, O/groups]: for one input value, the
+  // innermost loop walks the output channels it feeds contiguously.
+  const wt = convScratch.weights(g.outC * kH * kW * inPerGroup);
+  for (let oc = 0; oc < outC; oc++) {
+    const group = Math.floor(oc / outPerGroup);
+    const o = oc - group * outPerGroup;
+    for (let i = 0; i < inPerGroup; i++) {
+      for (let kh = 0; kh < kH; kh++) {
+        for (let kw = 0; kw < kW; kw++) {
+          const tap = (group * kH + kh) * kW + kw;
+          wt[(tap * inPerGroup + i) * outPerGroup + o] = w[oihw(g, oc, i, kh, kw)];
         }
       }
     }
+  }
+  // One output pixel's sums for the output channels of a group, in doubles; each runs over
+  // (kh, kw, i) in order, starting from the bias. An input of 0 adds nothing and is skipped
+  // (after ReLU and activation quantization, most are 0).
+  const acc = convScratch.sums(outPerGroup);
+  for (let n = 0; n < g.batch; n++) {
+    for (let oh = 0; oh < g.outH; oh++) {
+      for (let ow = 0; ow < g.outW; ow++) {
+        const out = nhwc(n, oh, ow, 0, g.outH, g.outW, outC);
+        for (let group = 0; group < g.groups; group++) {
+          const firstOut = group * outPerGroup;
+          for (let o = 0; o < outPerGroup; o++) acc[o] = bias === null ? 0 : bias[firstOut + o];
+          for (let kh = 0; kh < kH; kh++) {
+            const ih = oh * g.strideH - g.padH + kh * g.dilationH;
+            if (ih < 0 || ih >= inH) continue;
+            for (let kw = 0; kw < kW; kw++) {
+              const iw = ow * g.strideW - g.padW + kw * g.dilationW;
+              if (iw < 0 || iw >= inW) continue;
+              const xAt = nhwc(n, ih, iw, group * inPerGroup, inH, inW, inC);
+              const wAt = ((group * kH + kh) * kW + kw) * inPerGroup * outPerGroup;
+              accumulateTap(x, xAt, wt, wAt, inPerGroup, acc, outPerGroup);
+            }
+          }
+          for (let o = 0; o < outPerGroup; o++) y[out + firstOut + o] = acc[o];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * acc[o] += x[xAt + i] * wt[wAt + i * outs + o] for each input channel i in order, skipping inputs
+ * of 0. Small and branch-light, so that the engine compiles it early in the first forward pass.
+ */
+function accumulateTap(
+  x: FloatArray,
+  xAt: number,
+  wt: Float64Array,
+  wAt: number,
+  ins: number,
+  acc: Float64Array,
+  outs: number,
+): void {
+  for (let i = 0; i < ins; i++) {
+    const xv = x[xAt + i];
+    if (xv === 0) continue;
+    const row = wAt + i * outs;
+    for (let o = 0; o < outs; o++) acc[o] += xv * wt[row + o];
   }
 }
 

@@ -68,6 +68,17 @@ function fixedCodes(
   return { bits, codes, steps: Float32Array.from(steps), offset };
 }
 
+/** (code + offset) * step of its output channel, for each code of an [O, ...] weight. */
+function dequantize(codes: Int32Array, steps: Float32Array, offset: number): Float32Array {
+  const values = new Float32Array(codes.length);
+  const per = codes.length / steps.length;
+  for (let c = 0; c < steps.length; c++) {
+    const step = steps[c];
+    for (let i = c * per; i < (c + 1) * per; i++) values[i] = (codes[i] + offset) * step;
+  }
+  return values;
+}
+
 /** Everything a precision needs besides the layered weights: its batch norms and activation scales. */
 function precisionParams(model: Module, bits: number): PlainTensor[] {
   const out: PlainTensor[] = [];
@@ -308,11 +319,8 @@ export function modelFromStrata(
     let weights: Float32Array;
     let codes: DeployedCodes | null = null;
     if (entry !== undefined) {
-      const per = entry.codes.length / entry.shape[0];
       const offset = reconstructionOffset(q.topBits, bits, q.rule);
-      weights = new Float32Array(entry.codes.length);
-      for (let i = 0; i < weights.length; i++)
-        weights[i] = (entry.codes[i] + offset) * entry.scales[Math.floor(i / per)];
+      weights = dequantize(entry.codes, entry.scales, offset);
       codes = { bits, codes: entry.codes, steps: entry.scales, offset };
     } else {
       weights = take(name);
@@ -333,7 +341,9 @@ export function modelFromStrata(
         String(weights.length),
       );
     layer.weight.data.set(weights);
-    layer.deployedWeight = keep(new Tensor(Float32Array.from(weights), layer.weight.shape));
+    // A layered weight's values were made here; a fixed one's belong to `read`, so they are copied.
+    const deployed = entry !== undefined ? weights : Float32Array.from(weights);
+    layer.deployedWeight = keep(new Tensor(deployed, layer.weight.shape));
     layer.deployedCodes = codes;
     if (layer.bias !== null) fill(layer.bias.data, `${path}.bias`);
     fill(layer.stateDict().get('actState')!.data, `${path}.actState`);

@@ -120,7 +120,14 @@ export function readStrata(bytes: Uint8Array, options: ReadStrataOptions = {}): 
   const header = parseHeader(bytes);
   const bits = resolveBits(header, bytes.length, options.bits);
   verifySections(bytes, header, bits);
+  return decodePrecision(bytes, header, bits);
+}
 
+/**
+ * The tensors of precision `bits` from `bytes`, whose header is `header` and whose sections up to
+ * that precision have been verified (by readStrata, or by StrataStreamReader as they arrived).
+ */
+export function decodePrecision(bytes: Uint8Array, header: StrataHeader, bits: number): StrataReadResult {
   const { topBits, minBits, rule } = header.quantization;
   const level = bits - minBits;
   // Items of one kind appear in table order, so the i-th item of a kind belongs to tensor i.

@@ -1,7 +1,7 @@
 import { StrataFormatError } from './errors.js';
 import { parseHeader, parsePreamble, type Preamble } from './header.js';
 import { PREAMBLE_BYTES } from './layout.js';
-import { readStrata, verifySection } from './reader.js';
+import { decodePrecision, verifySection } from './reader.js';
 import type { StrataHeader, StrataReadResult } from './types.js';
 
 export interface StrataPrecisionEvent {
@@ -102,7 +102,8 @@ export class StrataStreamReader {
         `Expected bits in [${this.parsed.quantization.minBits}, ${available}] but received ${target}`,
       );
     }
-    return readStrata(this.buffer.slice(0, end), { bits: target });
+    // Its sections were verified as they arrived, and its header parsed: decoded as they are.
+    return decodePrecision(this.bytes(), this.parsed, target);
   }
 
   private append(chunk: Uint8Array): void {

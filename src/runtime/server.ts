@@ -4,7 +4,9 @@
  * images, and a JSON listing of the models.
  *
  * Routes: `/` (the page, with the model listing written into it), `/client.js` (the esbuild bundle
- * of src/web/client.ts; cached for good when asked for with the version the page names),
+ * of src/web/client.ts; cached for good when asked for with the version the page names), `/sw.js`
+ * (the page's service worker, src/web/service-worker.ts, which keeps the page and client for return
+ * visits),
  * `/samples/<file>` (src/web/samples), `/models` (listing), anything else a file of the folder.
  *
  * Throttling paces the writes of the folder's files only, so a test can simulate a slow link for
@@ -122,6 +124,11 @@ export function clientBundlePath(webRoot = packageRoot()): string {
   return join(webRoot, 'dist', 'web', 'client.js');
 }
 
+/** Where `scripts/build-web.mjs` writes the page's service worker. */
+export function serviceWorkerPath(webRoot = packageRoot()): string {
+  return join(webRoot, 'dist', 'web', 'sw.js');
+}
+
 function newestSourceMtime(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -133,8 +140,8 @@ function newestSourceMtime(dir: string): number {
 }
 
 /**
- * Builds dist/web/client.js with scripts/build-web.mjs (esbuild) when it is missing or older than
- * the TypeScript sources it bundles; returns its path. Where esbuild is not installed (a production
+ * Builds dist/web/client.js and dist/web/sw.js with scripts/build-web.mjs (esbuild) when either is
+ * missing or older than the TypeScript sources; returns the client's path. Where esbuild is not installed (a production
  * install) an existing bundle is used as it is.
  */
 export async function ensureClientBundle(
@@ -142,16 +149,24 @@ export async function ensureClientBundle(
   warn: (message: string) => void = () => undefined,
 ): Promise<string> {
   const bundle = clientBundlePath(webRoot);
+  const worker = serviceWorkerPath(webRoot);
   const sources = join(webRoot, 'src');
-  const builtAt = existsSync(bundle) ? statSync(bundle).mtimeMs : -1;
+  const builtAt =
+    existsSync(bundle) && existsSync(worker)
+      ? Math.min(statSync(bundle).mtimeMs, statSync(worker).mtimeMs)
+      : -1;
   if (builtAt >= 0 && (!existsSync(sources) || newestSourceMtime(sources) <= builtAt)) return bundle;
-  let build: { buildWeb(options: { outfile?: string; quiet?: boolean; minify?: boolean }): Promise<string> };
+  let build: {
+    buildWeb(options: { outfile?: string; quiet?: boolean; minify?: boolean }): Promise<string>;
+    buildServiceWorker(options: { outfile?: string; quiet?: boolean; minify?: boolean }): Promise<string>;
+  };
   try {
     build = (await import(pathToFileURL(join(webRoot, 'scripts', 'build-web.mjs')).href)) as typeof build;
+    await build.buildServiceWorker({ outfile: worker, quiet: true, minify: true });
     return await build.buildWeb({ outfile: bundle, quiet: true, minify: true });
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
-    if (builtAt >= 0) {
+    if (existsSync(bundle)) {
       warn(`could not rebuild ${bundle} (${reason}); serving the existing one`);
       return bundle;
     }
@@ -534,6 +549,20 @@ export async function startServer(options: StrataServerOptions): Promise<StrataS
       const etag = etagOf(info.size, info.mtimeMs);
       const type = contentType(bundle);
       return sendAsset(req, res, { body: await readFile(bundle), type, cache, etag });
+    }
+    if (rawPath === '/sw.js') {
+      // The page's service worker: always checked with the server (a browser updates it by its URL).
+      const worker = serviceWorkerPath(webRoot);
+      const info = await statFile(worker);
+      if (info === null)
+        throw new HttpError(404, 'service worker not built: run `node scripts/build-web.mjs`');
+      const etag = etagOf(info.size, info.mtimeMs);
+      return sendAsset(req, res, {
+        body: await readFile(worker),
+        type: contentType(worker),
+        cache: 'no-cache',
+        etag,
+      });
     }
     if (rawPath === '/favicon.ico') {
       // Browsers ask for it on every page load; an empty answer keeps their consoles quiet.

@@ -11,6 +11,7 @@
  *   maxBits=<b>      stop at b bits (device budget)
  *   maxBytes=<n>     stop at the highest precision within n bytes of the file
  *   cache=off        neither read nor keep a cached copy (every visit downloads again)
+ *   sw=off           do not install the service worker that keeps the page for return visits
  *
  * Every result row carries data-* attributes (bits, bytes, ms, class, probability, logits, ...) and
  * <body> data-state ('loading', 'done', 'error', 'choose'), which the tests and bench:web read.
@@ -42,6 +43,8 @@ interface Pixels {
 }
 
 const params = new URLSearchParams(location.search);
+/** This script's URL (`/client.js?v=<version>`), read while it runs. */
+const scriptUrl = document.currentScript instanceof HTMLScriptElement ? document.currentScript.src : null;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -73,6 +76,19 @@ function integerParam(name: string): number | undefined {
     throw new RangeError(`Expected a positive integer for ${name} but received '${text}'`);
   }
   return value;
+}
+
+/**
+ * What the page's inline script started (see index.html): the IndexedDB open request, and the reads
+ * of the listed models' cached bytes by URL.
+ */
+function earlyCache(): { opening?: IDBOpenDBRequest; prefetched?: Map<string, Promise<unknown>> } {
+  const early = (window as { strataModelCache?: { open?: unknown; prefixes?: unknown } }).strataModelCache;
+  if (!(early?.open instanceof IDBOpenDBRequest)) return {};
+  return {
+    opening: early.open,
+    ...(early.prefixes instanceof Map ? { prefetched: early.prefixes as Map<string, Promise<unknown>> } : {}),
+  };
 }
 
 /** The listing `strata serve` writes into the page (or, elsewhere, GET /models). */
@@ -228,6 +244,36 @@ function setupBudgetForm(entry: Listing | undefined): void {
   });
 }
 
+/**
+ * Registers the page's service worker (`/sw.js`, named by this script's version), which keeps the
+ * page and this script for return visits; resolves once it is active (or could not be installed:
+ * the page works without it). Called after the first prediction, so that it never competes with
+ * the basic layer for the link.
+ */
+async function installServiceWorker(): Promise<void> {
+  if (!('serviceWorker' in navigator) || params.get('sw') === 'off') return;
+  try {
+    const version = scriptUrl === null ? null : new URL(scriptUrl).searchParams.get('v');
+    if (version === null) return;
+    const registration = await navigator.serviceWorker.register(`/sw.js?v=${encodeURIComponent(version)}`);
+    const pending = registration.installing ?? registration.waiting;
+    if (pending === null) return;
+    await new Promise<void>((settled) => {
+      const check = () => {
+        if (pending.state === 'activated' || pending.state === 'redundant') settled();
+      };
+      pending.addEventListener('statechange', check);
+      check();
+      setTimeout(settled, 5000);
+    });
+  } catch (e) {
+    console.warn(
+      'strata: the service worker did not install; return visits load the page from the network',
+      e,
+    );
+  }
+}
+
 /** Moments of the page's first load (ms from navigation), kept in <body data-marks> for the benchmark. */
 const marks: Record<string, number> = {};
 function mark(name: string): void {
@@ -241,7 +287,14 @@ async function start(): Promise<void> {
   const maxBits = integerParam('maxBits');
   const maxBytes = integerParam('maxBytes');
   const store: PrefixStore | null =
-    params.get('cache') === 'off' || typeof indexedDB === 'undefined' ? null : indexedDbStore();
+    params.get('cache') === 'off' || typeof indexedDB === 'undefined'
+      ? null
+      : indexedDbStore('strata-models', indexedDB, {
+          ...earlyCache(),
+          // A return visit (the service worker answered) has the model cached, most likely: wait for
+          // IndexedDB instead of first asking localStorage (a synchronous round trip to the browser).
+          checkMarkers: navigator.serviceWorker?.controller == null,
+        });
   const models = (await readListing()).filter((m) => m.error === undefined);
   mark('listing');
   const named = params.get('model');
@@ -324,6 +377,7 @@ async function start(): Promise<void> {
   });
 
   let previewShown = false;
+  let worker: Promise<void> | null = null;
   void pixels?.then(() => mark('image'));
   for await (const model of load) {
     mark('firstModel');
@@ -339,7 +393,10 @@ async function start(): Promise<void> {
     if (document.body.dataset.firstMs === undefined) {
       document.body.dataset.firstMs = String(Math.round(performance.now()));
     }
+    worker ??= installServiceWorker();
   }
+  // 'done' includes the return visit's readiness: the page and script are kept by then.
+  await (worker ?? installServiceWorker());
   document.body.dataset.doneMs = String(Math.round(performance.now()));
   document.body.dataset.requests = JSON.stringify(load.requests);
   setState(pixels === null ? 'choose' : 'done');

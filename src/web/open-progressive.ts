@@ -14,6 +14,7 @@
  * Browser-safe (and Node 20, which has fetch): no node: imports.
  */
 import { noGrad } from '../engine/autograd.js';
+import { getBackend } from '../engine/backend-registry.js';
 import { scope } from '../engine/memory.js';
 import { Tensor } from '../engine/tensor.js';
 import { modelFromStrata } from '../export/strata-model.js';
@@ -50,7 +51,8 @@ export interface OpenProgressiveOptions {
    * Length of the first request when nothing is cached, before the header says where sections
    * end (default 16 KiB, enough for a header). A page that knows where the basic layer ends (the
    * `/models` listing of `strata serve` gives every precision's `completeAt`) passes it to receive
-   * the header and the basic layer in one request.
+   * the header and the basic layer in one request; a cached prefix is then read that far first, and
+   * its basic layer handed over before the rest is checked.
    */
   firstRequestBytes?: number;
   /** How many times an interrupted response is resumed from the byte it reached (default 2). */
@@ -254,6 +256,15 @@ class Download {
     this.announced = 0;
   }
 
+  /** Holds only `prefix` (which has read without error), keeping the precisions already announced. */
+  restart(prefix: Uint8Array): void {
+    const announced = this.announced;
+    this.reset();
+    this.reader.push(prefix);
+    this.fromCache = prefix.length;
+    this.announced = announced;
+  }
+
   get held(): number {
     return this.reader.bytesReceived;
   }
@@ -303,6 +314,7 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
   private readonly waiters: (() => void)[] = [];
   private prefetched: { record: RangeRequestRecord; response: Promise<Response> } | null = null;
   private finished = false;
+  private backendReady = false;
   private failure: { error: unknown } | null = null;
   private readonly pumping: Promise<void>;
 
@@ -368,26 +380,12 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
   private async run(): Promise<void> {
     const dl = this.download;
     const store = this.store;
-    const cached =
-      store === null || store.mayHold?.(this.key) === false
-        ? null
-        : await store.get(this.key).catch(() => null);
+    const reading =
+      store === null || store.mayHold?.(this.key) === false ? null : store.get(this.key).catch(() => null);
+    if (reading !== null) this.setUpBackend();
+    const cached = reading === null ? null : await reading;
     timeline('strata:cache-read');
-    if (cached !== null && cached.bytes.length > 0) {
-      try {
-        dl.reader.push(cached.bytes);
-        dl.fromCache = cached.bytes.length;
-        dl.etag = cached.etag;
-        dl.lastModified = cached.lastModified;
-        dl.fileLength = cached.fileLength;
-      } catch {
-        // A stored prefix that does not read as a .strata file is dropped.
-        dl.reset();
-        await this.store?.delete(this.key).catch(() => undefined);
-      }
-      this.progress();
-      this.announce(true);
-    }
+    if (cached !== null && cached.bytes.length > 0) await this.readCached(cached);
     let revalidated = false;
     let retriesLeft = this.options.retries ?? 2;
     while (true) {
@@ -417,6 +415,46 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
     }
     this.dropPrefetched();
     await this.persisting;
+  }
+
+  /**
+   * Reads a stored prefix. With `firstRequestBytes` (where the basic layer ends), that much first:
+   * its precision is announced, and its consumer may classify with it, before the rest is read and
+   * checked. A prefix that does not read as a .strata file is dropped from where it stops reading.
+   */
+  private async readCached(cached: CachedPrefix): Promise<void> {
+    const dl = this.download;
+    const bytes = cached.bytes;
+    const first = Math.min(bytes.length, this.options.firstRequestBytes ?? bytes.length);
+    const validator = () => {
+      dl.etag = cached.etag;
+      dl.lastModified = cached.lastModified;
+      dl.fileLength = cached.fileLength;
+    };
+    try {
+      validator();
+      dl.reader.push(bytes.subarray(0, first));
+      dl.fromCache = first;
+    } catch {
+      dl.reset();
+      await this.store?.delete(this.key).catch(() => undefined);
+      return;
+    }
+    this.progress();
+    this.announce(true);
+    if (first === bytes.length) return;
+    await new Promise((resumed) => setTimeout(resumed, 0));
+    try {
+      dl.reader.push(bytes.subarray(first));
+      dl.fromCache = bytes.length;
+    } catch {
+      // The stored copy is damaged past the basic layer: keep what read, forget the copy.
+      dl.restart(bytes.subarray(0, first));
+      validator();
+      await this.store?.delete(this.key).catch(() => undefined);
+    }
+    this.progress();
+    this.announce(true);
   }
 
   /**
@@ -464,6 +502,17 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
     // Settled by fetchRange when it takes this request; an unused one must not be an unhandled rejection.
     response.catch(() => undefined);
     return { record, response };
+  }
+
+  /**
+   * Sets up the compute backend (in a browser: its WebAssembly kernel compiled, its memory
+   * allocated) while the store reads or the first response is on its way, not when the first
+   * precision is run.
+   */
+  private setUpBackend(): void {
+    if (this.backendReady) return;
+    this.backendReady = true;
+    getBackend();
   }
 
   /** Yields the precisions that have become complete. */
@@ -542,6 +591,7 @@ export class ProgressiveLoad implements AsyncIterable<ProgressiveModel> {
         ? this.prefetched
         : (this.dropPrefetched(), this.send(start, end));
     this.prefetched = null;
+    this.setUpBackend();
     const { record } = sent;
     const range = record.range;
     const response = await sent.response;

@@ -75,13 +75,38 @@ function localStorageOrNull(): Storage | null {
   }
 }
 
+export interface IndexedDbStoreOptions {
+  /**
+   * An open request of the database (version 1, whose upgrade creates the object store
+   * 'prefixes') already under way, so that a page can start opening it before this library has
+   * loaded; the store takes it over.
+   */
+  opening?: IDBOpenDBRequest;
+  /**
+   * Reads of this database's entries already under way, by key: each resolves to the stored value,
+   * null when there is none, or undefined when the read failed (then `get` reads again). `get`
+   * takes each over once.
+   */
+  prefetched?: Map<string, Promise<unknown>>;
+  /**
+   * Whether `mayHold` reads the localStorage markers (default true). A page's first use of
+   * localStorage is a synchronous round trip to the browser; a page that expects a cached copy (a
+   * return visit) passes false, and `mayHold` answers null (ask IndexedDB).
+   */
+  checkMarkers?: boolean;
+}
+
 /**
  * Prefixes in IndexedDB (database `dbName`, default 'strata-models'). Every call opens its own
  * transaction; an entry that does not have the expected shape reads as absent. A localStorage
  * entry per key (`strata-prefix:<dbName>:<key>`) records that IndexedDB holds something for it, so
  * that a first visit need not wait for IndexedDB to open before asking the network (`mayHold`).
  */
-export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = indexedDB): PrefixStore {
+export function indexedDbStore(
+  dbName = 'strata-models',
+  factory: IDBFactory = indexedDB,
+  options: IndexedDbStoreOptions = {},
+): PrefixStore {
   const marker = (key: string) => `strata-prefix:${dbName}:${key}`;
   const mark = (key: string, held: boolean) => {
     try {
@@ -93,19 +118,37 @@ export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = i
     }
   };
   let db: Promise<IDBDatabase> | null = null;
+  let early = options.opening;
   const open = (): Promise<IDBDatabase> => {
     db ??= new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory.open(dbName, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE);
-      request.onsuccess = () => {
+      const taken = early;
+      early = undefined;
+      const request = taken ?? factory.open(dbName, 1);
+      if (taken === undefined) request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE);
+      const opened = () => {
         performance.mark('strata:idb-open');
         resolve(request.result);
       };
-      request.onerror = () => reject(request.error ?? new Error(`cannot open IndexedDB '${dbName}'`));
-    }).catch((e: unknown) => {
-      db = null;
-      throw e;
-    });
+      const failed = () => reject(request.error ?? new Error(`cannot open IndexedDB '${dbName}'`));
+      if (request.readyState === 'done') {
+        if (request.error === null) opened();
+        else failed();
+      } else {
+        request.addEventListener('success', opened);
+        request.addEventListener('error', failed);
+      }
+    })
+      .then((database) => {
+        if (!database.objectStoreNames.contains(OBJECT_STORE)) {
+          database.close();
+          throw new Error(`IndexedDB '${dbName}' has no '${OBJECT_STORE}' store`);
+        }
+        return database;
+      })
+      .catch((e: unknown) => {
+        db = null;
+        throw e;
+      });
     return db;
   };
   const run = async <T>(
@@ -124,6 +167,7 @@ export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = i
   };
   return {
     mayHold(key) {
+      if (options.checkMarkers === false) return null;
       const storage = localStorageOrNull();
       if (storage === null) return null;
       try {
@@ -133,7 +177,10 @@ export function indexedDbStore(dbName = 'strata-models', factory: IDBFactory = i
       }
     },
     async get(key) {
-      const value: unknown = await run('readonly', (s) => s.get(key));
+      const early = options.prefetched?.get(key);
+      options.prefetched?.delete(key);
+      const read: unknown = early === undefined ? undefined : await early.catch(() => undefined);
+      const value: unknown = read !== undefined ? read : await run('readonly', (s) => s.get(key));
       return isCachedPrefix(value) ? value : null;
     },
     async put(key, value) {

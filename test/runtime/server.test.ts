@@ -223,6 +223,11 @@ test('content types; the page carries the model listing and a versioned client U
   assert.equal(pinned.headers['cache-control'], 'public, max-age=31536000, immutable');
   assert.equal((await raw('/client.js?v=old', { method: 'HEAD' })).headers['cache-control'], 'no-cache');
   assert.equal((await raw('/client.js', { method: 'HEAD' })).headers['cache-control'], 'no-cache');
+  const worker = await raw('/sw.js');
+  assert.equal(worker.status, 200);
+  assert.match(String(worker.headers['content-type']), /^text\/javascript/);
+  assert.equal(worker.headers['cache-control'], 'no-cache', 'a browser must see a new service worker');
+  assert.match(worker.body.toString(), /strata-page/);
   const head = await raw('/', { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.body.length, 0);

@@ -271,3 +271,42 @@ test('without a hint the first request is 16 KiB; a changed file replaces the ca
     (e: unknown) => e instanceof ProgressiveHttpError && e.status === 404,
   );
 });
+
+test('a cached prefix is read basic layer first; damage past it keeps the basic layer and downloads the rest', async () => {
+  const store = memoryStore();
+  await collect({ store, firstRequestBytes: ends[0] });
+  const key = new URL(url).href;
+  const stored = (await store.get(key))!;
+  // The last section's bytes are damaged in the store (its checksum no longer holds).
+  const damaged = stored.bytes.slice();
+  damaged[ends.at(-1)! - 2] ^= 0xff;
+  await store.put(key, { ...stored, bytes: damaged });
+
+  const again = recordingFetch();
+  const order: string[] = [];
+  const load = openProgressive(url, {
+    store,
+    fetch: again.fetch,
+    firstRequestBytes: ends[0],
+    onProgress: ({ bytes: held }) => order.push(`held ${held}`),
+    onUpgrade: (m) => order.push(`model ${m.bits}`),
+  });
+  const models: ProgressiveModel[] = [];
+  for await (const m of load) models.push(m);
+  // The basic layer was announced before the rest of the stored copy was read.
+  assert.deepEqual(order.slice(0, 2), [`held ${ends[0]}`, `model ${info.precisions[0].bits}`]);
+  // Every precision once, lowest first: the basic layer from the store, every later section
+  // downloaded again (the damaged copy is not trusted past the basic layer), one Range request each.
+  assert.deepEqual(
+    models.map((m) => m.bits),
+    info.precisions.map((p) => p.bits),
+  );
+  assert.ok(models[0].fromCache);
+  assert.ok(!models.at(-1)!.fromCache);
+  assert.deepEqual(
+    again.sent.filter((s) => s.method === 'GET').map((s) => s.range),
+    ends.slice(1).map((end, i) => rangeOf(ends[i], end)),
+  );
+  const p = models.at(-1)!.predict(image);
+  assert.equal(p.numClasses, 10);
+});
