@@ -64,7 +64,7 @@ export interface OnnxExportOptions {
   opset?: number;
   /**
    * Integer graph only: requantize a convolution that feeds only quantizers with one QLinearConv
-   * (faster, not exact; see onnx-int.ts). Default false.
+   * where exact parameters exist (see onnx-int.ts and exact-requantize.ts). Default false.
    */
   requantize?: boolean;
   /** Extra metadata_props written into the model (for example what input the model expects). */
