@@ -16,7 +16,8 @@
  * threads, oneDNN's OpenMP threads and onnxruntime-web's wasm threads alike). onnxruntime-web (wasm,
  * run in this Node process) is timed at batch 1 too, integer against float graph. It also records the CPU's ISA flags and the
  * load average, profiles one precision's graphs per operator type (where onnxruntime spends its time),
- * times the optional QLinearConv-requantizing graph, and compares the whole file with the dedicated
+ * times the optional QLinearConv-requantizing graph (exact: QLinearConv only where exact-requantize.ts
+ * finds parameters), and compares the whole file with the dedicated
  * 8- and 4-bit files. With --first-iters N it also measures the first prediction over a throttled
  * link (--kbps) as before. Output: the lines below, bench/results/deploy.json and deploy.txt.
  * Options: --checkpoint <path> --iters 5 --warmup 1 --threads 1 --large-batch 128 --first-iters 0 --kbps 10000
@@ -340,7 +341,7 @@ for (const r of rows) {
   say(
     `  bits=${r.bits} ort_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_b128_ms)} ort_b1=${ratio(r.ort_float_b1_ms, r.ort_b1_ms)} ` +
       `native_b${largeBatch}=${ratio(r.native_float_b128_ms, r.native_b128_ms)} native_b1=${ratio(r.native_float_b1_ms, r.native_b1_ms)} ` +
-      `ort_requantize_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_requantize_b128_ms)} (${fmt(r.ort_requantize_b128_ms)} ms, QLinearConv, not exact) ` +
+      `ort_requantize_b${largeBatch}=${ratio(r.ort_float_b128_ms, r.ort_requantize_b128_ms)} (${fmt(r.ort_requantize_b128_ms)} ms, QLinearConv where exact) ` +
       `web_wasm_b1=${ratio(r.web_wasm_float_b1_ms, r.web_wasm_b1_ms)} (${fmt(r.web_wasm_b1_ms)} vs ${fmt(r.web_wasm_float_b1_ms)} ms)` +
       (r.first_prediction_runs_ms ? ` first_prediction_ms=${fmt(median(r.first_prediction_runs_ms))}` : ''),
   );

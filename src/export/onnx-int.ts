@@ -20,6 +20,9 @@
  * - Weights are 8-bit (uint8 with zero point 128 for ConvInteger/MatMulInteger, int8 for
  *   QLinearConv); at 4 bits and below (opset 21) they are stored as INT4 and widened by a
  *   Cast/Mul/Add/Cast chain of initializers that ONNX Runtime folds into 8-bit constants at load.
+ * - `int8Codes` (for measurements, bench/deploy-formulations.ts): unsigned activation codes as int8
+ *   (zero point -128 at 8 bits), which takes ONNX Runtime's u8 x s8 ConvInteger path; exact on CPUs
+ *   with VNNI, but the 16-bit pair sums of that path can saturate on AVX2 without it, so not the default.
  * - Layers whose input Strata does not quantize (the first convolution, fed the float image) are a
  *   float Conv with the file's exact weight values and the batch norm folded in.
  */
