@@ -42,6 +42,7 @@ import { getBackend } from '../engine/backend-registry.js';
 import { loadNativeBackend } from '../engine/backend-native.js';
 import { MAGIC, StrataFormatError, readStrata } from '../format/index.js';
 import { Module } from '../nn/module.js';
+import { GraphNetwork } from '../nn/models/index.js';
 import { modelFromStrata } from '../export/strata-model.js';
 import { QuantizedLayer } from '../quant/quantized-layer.js';
 import { setPrecision } from '../quant/quantize-model.js';
@@ -245,8 +246,9 @@ export class StrataSession {
      */
     readonly arithmetic: SessionArithmetic,
     /**
-     * Why the session does not run on the engine 'auto' prefers (the native addon is not loaded, so
-     * a Module or .strata file runs through onnxruntime); null when nothing needs saying.
+     * Why the session does not run as 'auto' prefers (the native addon is not loaded, so a Module or
+     * .strata file runs through onnxruntime; an imported graph the integer plan does not cover runs
+     * Strata's float forward); null when nothing needs saying.
      */
     readonly engineNote: string | null = null,
   ) {
@@ -314,10 +316,27 @@ export class StrataSession {
       if (engine === 'native') {
         if (bits === null || options.float === true)
           return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape, 'float');
-        const runner = new IntRunner(new IntPlanRunner(fromFile(() => intPlan(model!, bits))));
-        return new StrataSession(runner, engine, bits, inputShape, runner.arithmetic);
+        let plan;
+        try {
+          plan = fromFile(() => intPlan(model!, bits));
+        } catch (e) {
+          // 'auto' and an imported graph with an op the integer plan does not cover: Strata's own
+          // forward at this precision (the same logits in float arithmetic), and the note says why.
+          if (requested !== 'auto' || !(e instanceof TypeError) || !(model instanceof GraphNetwork)) throw e;
+          const why = `the integer plan does not cover this imported graph (${e.message}), so it runs Strata's float forward at ${bits} bits`;
+          return new StrataSession(new NativeRunner(model, bits), engine, bits, inputShape, 'float', why);
+        }
+        const runner = new IntRunner(new IntPlanRunner(plan));
+        return new StrataSession(runner, engine, bits, inputShape, runner.arithmetic, note);
       }
-      onnx = fromFile(() => exportOnnx(model!, { bits, float: options.float }));
+      try {
+        onnx = fromFile(() => exportOnnx(model!, { bits, float: options.float }));
+      } catch (e) {
+        if (requested !== 'auto' || !(e instanceof TypeError) || !(model instanceof GraphNetwork)) throw e;
+        onnx = exportOnnx(model, { bits, float: true });
+        const why = `the integer plan does not cover this imported graph (${e.message}), so it runs the float graph of its ${bits}-bit weights`;
+        note = note === null ? why : `${note}; ${why}`;
+      }
       return StrataSession.fromOnnx(onnx, bits, inputShape, options.threads, note);
     }
     if (requested === 'native') {

@@ -14,10 +14,20 @@ import { packInt4 } from '../../src/export/onnx-int.js';
 import { exactRequantization, referenceCode } from '../../src/export/exact-requantize.js';
 import { referenceInt8Kernels } from '../../src/engine/int8-kernels.js';
 import { IntPlanRunner } from '../../src/runtime/int-engine.js';
+import { StrataSession } from '../../src/runtime/session.js';
+import { getBackend, setBackend } from '../../src/engine/backend-registry.js';
+import { referenceBackend } from '../../src/engine/backend-reference.js';
 import { readOnnxGraph } from '../../src/export/onnx-proto.js';
 import { modelFromStrata, toStrataContent } from '../../src/export/strata-model.js';
 import { readStrata, writeStrata } from '../../src/format/index.js';
-import { calibratedModel, nhwcToNchw, strataLogits, type Fixture } from './fixtures.js';
+import { calibratedModel, nhwcToNchw, PRECISIONS, strataLogits, type Fixture } from './fixtures.js';
+import { buildImported, importOnnx } from '../../src/export/onnx-import.js';
+import { noGrad } from '../../src/engine/autograd.js';
+import { Random } from '../../src/engine/random.js';
+import { Tensor } from '../../src/engine/tensor.js';
+import { quantizeModel, setPrecision } from '../../src/quant/quantize-model.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'onnx');
 
 const INTEGER_OPS = new Set([
   'QLinearConv',
@@ -242,4 +252,91 @@ test("a file without a fixed layer's step sizes is refused for integer inference
   });
   // The float graph still works from such a file.
   assert.ok(exportOnnx(model, { bits: 4, float: true }).length > 0);
+});
+
+test('an imported graph (PyTorch ResNet-20, MobileNetV2, a conv-BN CNN) has an integer plan: native int8 and the integer ONNX graph equal Strata at each precision it holds', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-onnx-int-'));
+  try {
+    for (const [name, size, channels] of [
+      ['resnet20-init', 8, 3],
+      ['mobilenetv2-small', 16, 3],
+      ['mnist-cnn', 12, 1],
+    ] as const) {
+      const network = buildImported(
+        importOnnx(readFileSync(join(FIXTURES, `${name}.onnx`)), { source: name }),
+      );
+      const rng = new Random(3);
+      quantizeModel(network, { precisions: PRECISIONS });
+      network.eval();
+      const shape = [16, size, size, channels];
+      noGrad(() => {
+        setPrecision(network, PRECISIONS[0]);
+        network.forward(Tensor.randn(shape, rng));
+      });
+      const input = Tensor.randn(shape, rng);
+      const f: Fixture = { model: network, shape, input };
+      for (const bits of PRECISIONS) {
+        const plan = intPlan(network, bits);
+        assert.ok(
+          plan.steps.some((s) => s.kind === 'int'),
+          `${name} at ${bits} bits: no integer layer`,
+        );
+        const ref = strataLogits(network, input, bits);
+        const maxAbs = Math.max(...Array.from(ref, Math.abs));
+        const native = new IntPlanRunner(plan, referenceInt8Kernels).run(input.data, shape);
+        const onnx = await runOptimized(exportOnnx(network, { bits }), f, join(dir, `${name}-${bits}.onnx`));
+        for (let i = 0; i < ref.length; i++) {
+          assert.ok(
+            Math.abs(native[i] - ref[i]) <= 1e-5 * maxAbs,
+            `${name} ${bits} bits: int8 logit ${i} ${native[i]} vs ${ref[i]}`,
+          );
+          assert.ok(
+            Math.abs(onnx[i] - ref[i]) <= 1e-5 * maxAbs,
+            `${name} ${bits} bits: ONNX logit ${i} ${onnx[i]} vs ${ref[i]}`,
+          );
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an imported graph with an element-wise product has no integer plan, and says which op; sessions fall back with a note', async () => {
+  const network = buildImported(
+    importOnnx(readFileSync(join(FIXTURES, 'ops-mix.onnx')), { source: 'ops-mix' }),
+  );
+  quantizeModel(network, { precisions: [8, 4] });
+  network.eval();
+  const [, c, h, w] = (
+    JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<
+      string,
+      { inputShape: number[] }
+    >
+  )['ops-mix'].inputShape;
+  noGrad(() => {
+    setPrecision(network, 8);
+    network.forward(Tensor.randn([2, h, w, c], new Random(1)));
+  });
+  assert.throws(() => intPlan(network, 4), {
+    name: 'TypeError',
+    message: /^intPlan: op '(mul|concat)' \(.+\) of an imported graph has no integer-plan step/,
+  });
+  // The default engine runs Strata's float forward (native) or the float graph (onnxruntime) instead.
+  for (const backend of [getBackend(), referenceBackend]) {
+    const saved = getBackend();
+    setBackend(backend);
+    try {
+      const session = await StrataSession.create(network, { bits: 4, threads: 1 });
+      assert.equal(session.arithmetic, 'float');
+      assert.match(
+        session.engineNote ?? '',
+        /the integer plan does not cover this imported graph \(intPlan: op '(mul|concat)'/,
+      );
+      await session.dispose();
+    } finally {
+      setBackend(saved);
+    }
+  }
+  await assert.rejects(StrataSession.create(network, { bits: 4, engine: 'native' }), { name: 'TypeError' });
 });
