@@ -10,7 +10,7 @@
  *   ReduceSum), then the float epilogue Cast, Mul, Add (a residual Add) and Relu. Against Strata's
  *   forward: the same logits up to float32 rounding (1e-5 of the largest) at every precision 2..8
  *   (test/export/onnx-int.test.ts).
- * - With `requantize`, a convolution whose output goes only to quantizers (through its folded batch
+ * - With `requantize` (exportOnnx's default), a convolution whose output goes only to quantizers (through its folded batch
  *   norm and ReLU: conv1 of a residual block), whose codes hold the offset (k = 2q + 1, up to 7 bits)
  *   and every channel of which has exact requantization parameters (`exact-requantize.ts`: an
  *   integer weight multiplier, an int32 bias and a float32 scale that reproduce the next layer's

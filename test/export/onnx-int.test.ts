@@ -171,7 +171,7 @@ test('ONNX bytes fall with the bits: the 2- and 4-bit resnet20 files are at most
   for (const b of [5, 6, 7]) assert.ok(sizes.get(b)! < eight * 1.01, `${b} bits: ${sizes.get(b)} bytes`);
 });
 
-test('requantize: conv1 of a block becomes QLinearConv where exact parameters exist, and the logits stay exact at every precision', async () => {
+test('requantize (the default): conv1 of a block becomes QLinearConv where exact parameters exist, and the logits stay those of the ConvInteger graph at every precision', async () => {
   const f = calibratedModel('resnet20', { inChannels: 3, size: 8 });
   const strata = writeStrata(toStrataContent(f.model, f.architecture!, f.quant!));
   const dir = mkdtempSync(join(tmpdir(), 'strata-onnx-int-'));
@@ -180,8 +180,12 @@ test('requantize: conv1 of a block becomes QLinearConv where exact parameters ex
     for (const bits of ALL_BITS) {
       const { model } = modelFromStrata(readStrata(strata, { bits }));
       const path = join(dir, `requantized-${bits}.onnx`);
-      const got = await runOptimized(exportOnnx(model, { bits, requantize: true }), f, path);
-      const shipped = await runOptimized(exportOnnx(model, { bits }), f, join(dir, `plain-${bits}.onnx`));
+      const got = await runOptimized(exportOnnx(model, { bits }), f, path);
+      const shipped = await runOptimized(
+        exportOnnx(model, { bits, requantize: false }),
+        f,
+        join(dir, `plain-${bits}.onnx`),
+      );
       // The same codes as the ConvInteger graph and the native engine (which test 2 and
       // test/runtime compare with Strata's forward), so the same logits.
       const native = new IntPlanRunner(intPlan(model, bits), referenceInt8Kernels).run(f.input.data, f.shape);
