@@ -107,7 +107,7 @@ export function exportCommand(io: CliIo = processIo): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['onnx']).default('onnx'))
     .option(
       '--float',
-      'a float graph with the dequantized weights instead of the integer one (ConvInteger, MatMulInteger)',
+      'a float graph with the dequantized weights instead of the integer one (ConvInteger, QLinearConv, MatMulInteger)',
     )
     .option(
       '-o, --output <file>',
