@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { ONNX_METADATA } from '../export/onnx-export.js';
 import { readOnnxMetadata } from '../export/onnx-proto.js';
 import { inspectStrata } from '../format/index.js';
-import { StrataSession, type SessionEngine } from '../runtime/session.js';
+import { StrataSession, type SessionEngineChoice } from '../runtime/session.js';
 import { inputSpecFor, type InputSpec } from '../web/preprocess.js';
 import { restoreModel } from './restore.js';
 import { checkBitsInFile } from './commands/extract.js';
@@ -20,7 +20,8 @@ export const ONNX_INPUT_METADATA = 'strata.input';
 
 export interface OpenOptions {
   bits?: number;
-  engine: SessionEngine;
+  /** 'auto': the native engine for a checkpoint or .strata file when the addon is loaded (see SessionOptions.engine). */
+  engine: SessionEngineChoice;
   /** Float arithmetic instead of integer kernels (see SessionOptions.float). */
   float?: boolean;
   threads?: number;

@@ -22,6 +22,11 @@
  *     y[c] = scale[c] acc[c] + corrScale[c] S + bias[c]   (+ a residual, then ReLU when folded),
  *
  * where acc = sum a k. Nothing in it is approximate except float32 rounding of the epilogue.
+ *
+ * Models: Strata's built-in architectures and imported graphs (GraphNetwork), whose batch norms, ReLUs
+ * and residual sums fold the same way unless another op reads the value they would change; an
+ * imported graph with an element-wise product or a concatenation has no plan (TypeError), and the
+ * callers fall back to float arithmetic with a note.
  */
 import { BatchNorm2d } from '../nn/batch-norm.js';
 import { Conv2d } from '../nn/conv.js';
@@ -31,6 +36,7 @@ import { Module } from '../nn/module.js';
 import {
   BasicBlock,
   CifarResNet,
+  GraphNetwork,
   InvertedResidual,
   MobileNetV2,
   ResNet18,
@@ -221,6 +227,16 @@ class Planner {
   private counter = 0;
   /** The last folding target whose output nothing has read yet. */
   private pending: Foldable | null = null;
+  /**
+   * Values that more than one operation reads (in an imported graph): a batch norm, ReLU or residual
+   * sum applied to one of them cannot be folded into the step that made it, since the other readers
+   * need it as it is.
+   */
+  private readonly shared = new Set<string>();
+
+  private foldable(p: Foldable | null, x: Value): p is Foldable {
+    return p !== null && p.output === x.name && !this.shared.has(x.name);
+  }
 
   constructor(readonly bits: number) {}
 
@@ -255,6 +271,7 @@ class Planner {
       const y = this.emit(block.body, join(path, 'body'), x);
       return block.residual ? this.add(x, y, path) : y;
     }
+    if (kind === GraphNetwork) return this.graph(module as GraphNetwork, path, x);
     if (kind === QuantizedLayer) return this.quantized(module as QuantizedLayer, path, x);
     if (kind === Conv2d || kind === Linear) return this.floatLayer(module as Conv2d | Linear, path, x);
     if (kind === SwitchableBatchNorm2d)
@@ -291,7 +308,7 @@ class Planner {
     throw new TypeError(
       `intPlan: cannot plan module '${path || '(root)'}' of type ${kind.name}; supported: Sequential, Conv2d, ` +
         'Linear, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, BasicBlock, InvertedResidual, ' +
-        'QuantizedLayer, SwitchableBatchNorm2d and the models SmallCNN, CifarResNet, ResNet18, MobileNetV2',
+        'QuantizedLayer, SwitchableBatchNorm2d and the models SmallCNN, CifarResNet, ResNet18, MobileNetV2, GraphNetwork',
     );
   }
 
@@ -299,7 +316,7 @@ class Planner {
     // A residual sum folds into the epilogue of the integer layer that made one of its operands.
     const p = this.pending;
     if (p !== null && p.kind === 'int' && !p.relu && p.residual === null && a.name !== b.name) {
-      if (p.output === a.name || p.output === b.name) {
+      if ((p.output === a.name || p.output === b.name) && !this.shared.has(p.output)) {
         p.residual = p.output === a.name ? b.name : a.name;
         return p.output === a.name ? a : b;
       }
@@ -311,7 +328,7 @@ class Planner {
 
   private relu(x: Value, path: string, cap: number | null): Value {
     const p = this.pending;
-    if (cap === null && p !== null && p.output === x.name && !p.relu) {
+    if (cap === null && this.foldable(p, x) && !p.relu) {
       p.relu = true;
       return x;
     }
@@ -332,9 +349,19 @@ class Planner {
       a[c] = bn.weight.data[c] / Math.sqrt(bn.runningVar.data[c] + bn.eps);
       shift[c] = bn.bias.data[c] - bn.runningMean.data[c] * a[c];
     }
+    const y = this.affine(a, shift, path, x);
+    return bn.relu ? this.relu(y, path, null) : y;
+  }
+
+  /** x -> a x + shift per channel: folded into the step that made x when nothing else reads x. */
+  private affine(a: Float32Array, shift: Float32Array, path: string, x: Value): Value {
     const p = this.pending;
     let y: Value;
-    if (p !== null && p.output === x.name && !p.relu) {
+    if (
+      this.foldable(p, x) &&
+      !p.relu &&
+      a.length === (p.kind === 'affine' ? p.scale.length : p.outFeatures)
+    ) {
       foldAffine(p, a, shift);
       y = x;
     } else {
@@ -352,7 +379,94 @@ class Planner {
       this.pending = step;
       y = { ...x, name: output };
     }
-    return bn.relu ? this.relu(y, path, null) : y;
+    return y;
+  }
+
+  /**
+   * An imported network (GraphNetwork): its ops in order, layers through emit, so a quantized layer
+   * becomes an integer step and batch norms, ReLUs and residual sums fold into it as in the built-in
+   * models, except where another op reads the value they would change. Element-wise products and
+   * concatenations have no integer-plan step and are refused (the float graph covers them).
+   */
+  private graph(net: GraphNetwork, path: string, x: Value): Value {
+    const readers = new Map<string, number>([[net.spec.output, 1]]);
+    for (const op of net.spec.ops) for (const i of op.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+    const values = new Map<string, Value>();
+    const set = (name: string, v: Value) => {
+      values.set(name, v);
+      if ((readers.get(name) ?? 0) > 1) this.shared.add(v.name);
+    };
+    set(net.spec.input, x);
+    for (const op of net.spec.ops) {
+      const [a, b] = op.inputs.map((name) => values.get(name)!);
+      const at = join(path, 'module' in op ? op.module : `${op.op}(${op.source})`);
+      let y: Value;
+      switch (op.op) {
+        case 'conv':
+        case 'linear':
+        case 'batchnorm':
+          y = this.emit(net.layer(op.module), at, a);
+          break;
+        case 'maxpool':
+        case 'avgpool': {
+          expectRank(a, 4, at);
+          const output = this.fresh();
+          this.push({
+            kind: 'pool',
+            op: op.op === 'maxpool' ? 'max' : 'avg',
+            path: at,
+            input: a.name,
+            output,
+            options: { kernel: op.kernel, stride: op.stride, padding: op.padding },
+          });
+          y = { ...a, name: output };
+          break;
+        }
+        case 'relu':
+          y = this.relu(a, at, null);
+          break;
+        case 'relu6':
+          y = this.relu(a, at, 6);
+          break;
+        case 'add':
+          y = this.add(a, b, at);
+          break;
+        case 'affine': {
+          // One value for all channels is spread over the channels when they are known.
+          const spread = (v: number[] | null, fill: number): Float32Array => {
+            if (v === null) return new Float32Array(Number.isFinite(a.channels) ? a.channels : 1).fill(fill);
+            if (v.length === 1 && Number.isFinite(a.channels)) return new Float32Array(a.channels).fill(v[0]);
+            return Float32Array.from(v);
+          };
+          y = this.affine(spread(op.scale, 1), spread(op.shift, 0), at, a);
+          break;
+        }
+        case 'globalavgpool': {
+          // [N, 1, 1, C] in the graph; the plan's [N, C] is the same values, which a flatten keeps.
+          expectRank(a, 4, at);
+          const output = this.fresh();
+          this.push({ kind: 'globalAvgPool', path: at, input: a.name, output });
+          y = { name: output, rank: 2, channels: a.channels };
+          break;
+        }
+        case 'flatten':
+          if (a.rank === 2) y = a;
+          else {
+            const output = this.fresh();
+            this.push({ kind: 'flatten', path: at, input: a.name, output });
+            y = { name: output, rank: 2, channels: Number.NaN };
+          }
+          break;
+        case 'mul':
+        case 'concat':
+          throw new TypeError(
+            `intPlan: op '${op.op}' (${op.source}) of an imported graph has no integer-plan step; ` +
+              'supported: conv, linear, batchnorm, maxpool, avgpool, relu, relu6, add, affine, globalavgpool, flatten',
+          );
+      }
+      set(op.output, y);
+    }
+    return values.get(net.spec.output)!;
   }
 
   private checkInput(inner: Conv2d | Linear, path: string, x: Value): void {

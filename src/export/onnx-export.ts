@@ -64,7 +64,9 @@ export interface OnnxExportOptions {
   opset?: number;
   /**
    * Integer graph only: requantize a convolution that feeds only quantizers with one QLinearConv
-   * (faster, not exact; see onnx-int.ts). Default false.
+   * where exact parameters exist (see onnx-int.ts and exact-requantize.ts); the logits are the same
+   * either way, and onnxruntime runs QLinearConv faster than ConvInteger. Default true; false keeps
+   * every layer ConvInteger/MatMulInteger.
    */
   requantize?: boolean;
   /** Extra metadata_props written into the model (for example what input the model expects). */
@@ -552,7 +554,7 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
     classes = out.channels;
   } else {
     const plan = intPlan(model, bits!);
-    const graph = emitIntGraph(plan, opset, options.requantize === true);
+    const graph = emitIntGraph(plan, opset, options.requantize !== false);
     nodes = [
       ...graph.nodes,
       { opType: 'Identity', name: ONNX_OUTPUT_NAME, inputs: [graph.output], outputs: [ONNX_OUTPUT_NAME] },

@@ -10,18 +10,24 @@
  *   ReduceSum), then the float epilogue Cast, Mul, Add (a residual Add) and Relu. Against Strata's
  *   forward: the same logits up to float32 rounding (1e-5 of the largest) at every precision 2..8
  *   (test/export/onnx-int.test.ts).
- * - With `requantize`, a convolution whose output goes only to quantizers (through its folded batch
- *   norm and ReLU: conv1 of a residual block) and whose codes hold the offset (k = 2q + 1, up to
- *   7 bits) is instead one QLinearConv requantizing straight into the next layer's codes: faster, but
- *   not exact: its folded bias is rounded to the accumulator unit s_a s_w (measured: 15 of 16,384
- *   codes of a random-weight ResNet-20 block move by one step) and it rounds half to even.
+ * - With `requantize` (exportOnnx's default), a convolution whose output goes only to quantizers (through its folded batch
+ *   norm and ReLU: conv1 of a residual block), whose codes hold the offset (k = 2q + 1, up to 7 bits)
+ *   and every channel of which has exact requantization parameters (`exact-requantize.ts`: an
+ *   integer weight multiplier, an int32 bias and a float32 scale that reproduce the next layer's
+ *   floor-quantized codes for every input) is instead one QLinearConv requantizing straight into the
+ *   next layer's codes; the other layers stay ConvInteger, so the graph stays exact. On the trained
+ *   ResNet-20 every conv1 qualifies at 2 and 3 bits, most at 4, few at 5..7, none at 8.
  * - Weights are 8-bit (uint8 with zero point 128 for ConvInteger/MatMulInteger, int8 for
  *   QLinearConv); at 4 bits and below (opset 21) they are stored as INT4 and widened by a
  *   Cast/Mul/Add/Cast chain of initializers that ONNX Runtime folds into 8-bit constants at load.
+ * - `int8Codes` (for measurements, bench/deploy-formulations.ts): unsigned activation codes as int8
+ *   (zero point -128 at 8 bits), which takes ONNX Runtime's u8 x s8 ConvInteger path; exact on CPUs
+ *   with VNNI, but the 16-bit pair sums of that path can saturate on AVX2 without it, so not the default.
  * - Layers whose input Strata does not quantize (the first convolution, fed the float image) are a
  *   float Conv with the file's exact weight values and the batch norm folded in.
  */
 import type { IntPlan, PlanStep } from './int-plan.js';
+import { exactRequantization, type ExactRequantization } from './exact-requantize.js';
 import {
   OnnxDataType,
   type AttributeValue,
@@ -120,10 +126,14 @@ class IntEmitter {
   private readonly names = new Map<string, string>();
   private readonly consumers = new Map<string, PlanStep[]>();
 
+  /** Zero point of each plan value that holds activation codes, and whether they are int8. */
+  private readonly codes = new Map<string, { int8: boolean; zero: number }>();
+
   constructor(
     readonly plan: IntPlan,
     readonly opset: number,
     readonly requantize: boolean,
+    readonly int8Codes: boolean,
   ) {
     for (const step of plan.steps) {
       for (const input of step.kind === 'add' ? step.inputs : [step.input]) {
@@ -282,12 +292,22 @@ class IntEmitter {
   private quantize(step: Extract<PlanStep, { kind: 'quantize' }>): string {
     const signed = step.qmin < 0;
     const at = `${step.path}.input`;
+    // int8Codes: unsigned codes as int8, shifted by -128 when they need all 8 bits (zero point -128).
+    const int8 = signed || this.int8Codes;
+    const zero = !signed && this.int8Codes && step.qmax > 127 ? -128 : 0;
+    this.codes.set(step.output, { int8, zero });
     const q = this.g.node('QuantizeLinear', at, [
       this.name(step.input),
       this.g.float(`${at}.scale`, [], Float32Array.of(step.scale)),
-      this.zeroPoint(at, signed),
+      this.codeZero(at, int8, zero),
     ]);
-    return this.clipCodes(q, at, signed, step.qmin, step.qmax);
+    return this.clipCodes(q, at, int8, step.qmin + zero, step.qmax + zero);
+  }
+
+  private codeZero(path: string, int8: boolean, zero: number): string {
+    return int8
+      ? this.g.tensor(`${path}.zero_point`, OnnxDataType.INT8, [], Int8Array.of(zero))
+      : this.g.tensor(`${path}.zero_point`, OnnxDataType.UINT8, [], Uint8Array.of(zero));
   }
 
   /**
@@ -348,15 +368,22 @@ class IntEmitter {
     return g.tensor(`${step.path}.weight_codes`, OnnxDataType.INT8, finalDims, ordered);
   }
 
-  /** QLinearConv parameters when this layer can requantize straight into its consumers' codes. */
+  /**
+   * Exact QLinearConv parameters (`exact-requantize.ts`) when this layer can requantize straight into
+   * its consumers' codes: a convolution without residual or offset correction whose output goes only
+   * to quantizers of one scale, reading unsigned codes of at most 7 bits (so that no u8 x s8 pair
+   * product sum can saturate 16 bits on CPUs without VNNI), every channel of which has exact
+   * parameters; null otherwise.
+   */
   private fusedTarget(step: IntStep): {
     quantizers: Extract<PlanStep, { kind: 'quantize' }>[];
-    wScale: Float32Array;
-    bias: Int32Array;
-    sign: Int8Array;
+    exact: ExactRequantization;
   } | null {
     if (!this.requantize || step.conv === null || step.form.corr !== 0 || step.residual !== null) return null;
-    if (step.output === this.plan.output) return null;
+    if (step.output === this.plan.output || step.inputSigned) return null;
+    const source = this.plan.steps.find((s) => s.output === step.input);
+    if (source === undefined || source.kind !== 'quantize' || source.qmin !== 0 || source.qmax > 127)
+      return null;
     const consumers = this.consumers.get(step.output) ?? [];
     if (consumers.length === 0 || consumers.some((c) => c.kind !== 'quantize')) return null;
     const quantizers = consumers as Extract<PlanStep, { kind: 'quantize' }>[];
@@ -364,20 +391,8 @@ class IntEmitter {
     if (quantizers.some((q) => q.scale !== first.scale || q.qmin !== first.qmin || q.qmax !== first.qmax)) {
       return null;
     }
-    const outC = step.outFeatures;
-    const wScale = new Float32Array(outC);
-    const bias = new Int32Array(outC);
-    const sign = new Int8Array(outC);
-    for (let c = 0; c < outC; c++) {
-      const a = step.scale[c];
-      sign[c] = a > 0 ? 1 : a < 0 ? -1 : 0;
-      wScale[c] = a === 0 ? 1 / step.inputScale : Math.abs(a) / step.inputScale;
-      const unit = step.inputScale * wScale[c];
-      const b = Math.round(step.bias[c] / unit);
-      if (!Number.isFinite(b) || Math.abs(b) > 2 ** 31 - 1) return null;
-      bias[c] = b;
-    }
-    return { quantizers, wScale, bias, sign };
+    const exact = exactRequantization(step, first, source.qmax);
+    return exact === null ? null : { quantizers, exact };
   }
 
   private intLayer(step: IntStep): string {
@@ -387,37 +402,35 @@ class IntEmitter {
     const fused = this.fusedTarget(step);
     if (fused !== null) {
       const q = fused.quantizers[0];
-      const signedOut = q.qmin < 0;
+      const one = g.float(`${step.path}.unit_scale`, [], Float32Array.of(1));
       const out = g.node(
         'QLinearConv',
         step.path,
         [
           input,
-          g.float(`${step.path}.x_scale`, [], Float32Array.of(step.inputScale)),
-          this.zeroPoint(`${step.path}.x`, step.inputSigned),
-          this.weights(step, fused.sign, false, false),
-          g.float(`${step.path}.w_scale`, [outC], fused.wScale),
+          one,
+          this.zeroPoint(`${step.path}.x`, false),
+          this.weights(step, fused.exact.weightMultiplier, false, false),
+          g.float(`${step.path}.w_scale`, [outC], fused.exact.multiplier),
           g.tensor(`${step.path}.w_zero_point`, OnnxDataType.INT8, [], new Int8Array(1)),
-          g.float(`${step.path}.y_scale`, [], Float32Array.of(q.scale)),
-          this.zeroPoint(`${step.path}.y`, signedOut),
-          g.tensor(`${step.path}.bias_int32`, OnnxDataType.INT32, [outC], fused.bias),
+          one,
+          this.zeroPoint(`${step.path}.y`, false),
+          g.tensor(`${step.path}.bias_int32`, OnnxDataType.INT32, [outC], fused.exact.bias),
         ],
         convAttributes(step),
       );
-      const codes = this.clipCodes(
-        out,
-        step.path,
-        signedOut,
-        step.relu ? Math.max(q.qmin, 0) : q.qmin,
-        q.qmax,
-      );
-      for (const quantizer of fused.quantizers) this.names.set(quantizer.output, codes);
+      const codes = this.clipCodes(out, step.path, false, 0, q.qmax);
+      for (const quantizer of fused.quantizers) {
+        this.names.set(quantizer.output, codes);
+        this.codes.set(quantizer.output, { int8: false, zero: 0 });
+      }
       return out;
     }
     const ones = new Int8Array(outC).fill(1);
     // uint8 weights with zero point 128: ONNX Runtime's u8u8 integer GEMM is several times faster
     // than its u8s8 path for ConvInteger (measured 44 against 450 ms for a 32-channel layer).
-    const xZero = this.zeroPoint(`${step.path}.x`, step.inputSigned);
+    const codes = this.codes.get(step.input) ?? { int8: step.inputSigned, zero: 0 };
+    const xZero = this.codeZero(`${step.path}.x`, codes.int8, codes.zero);
     const wZero = g.tensor(`${step.path}.w_zero_point`, OnnxDataType.UINT8, [], Uint8Array.of(128));
     let acc: string;
     let sum: string | null = null;
@@ -439,12 +452,16 @@ class IntEmitter {
           [groups, c.inC / groups, ...c.kernel],
           kernel,
         );
-        sum = g.node('ConvInteger', `${step.path}.sum`, [input, onesW], convAttributes(step));
+        sum = g.node('ConvInteger', `${step.path}.sum`, [input, onesW, xZero], convAttributes(step));
       }
     } else {
       acc = g.node('MatMulInteger', step.path, [input, this.weights(step, ones, true, true), xZero, wZero]);
       if (step.form.corr !== 0) {
-        const wide = g.node('Cast', `${step.path}.sum`, [input], { to: int(OnnxDataType.INT32) });
+        let wide = g.node('Cast', `${step.path}.sum`, [input], { to: int(OnnxDataType.INT32) });
+        if (codes.zero !== 0) {
+          const zero = g.tensor(`${step.path}.sum_zero`, OnnxDataType.INT32, [], Int32Array.of(codes.zero));
+          wide = g.node('Sub', `${step.path}.sum`, [wide, zero]);
+        }
         sum = g.node('ReduceSum', `${step.path}.sum`, [
           wide,
           g.tensor(`${step.path}.sum_axes`, OnnxDataType.INT64, [1], BigInt64Array.of(1n)),
@@ -472,8 +489,9 @@ function pair(v: number | [number, number]): [number, number] {
 }
 
 /** The nodes and initializers of an integer plan's ONNX graph (see the module comment). */
-export function emitIntGraph(plan: IntPlan, opset: number, requantize = false): Emitted {
+export function emitIntGraph(plan: IntPlan, opset: number, requantize = false, int8Codes = false): Emitted {
   if (opset < 13)
     throw new RangeError(`Expected opset in [13, 21] for an integer graph but received ${opset}`);
-  return new IntEmitter(plan, opset, requantize).emitAll();
+  if (requantize && int8Codes) throw new RangeError('emitIntGraph: requantize takes uint8 activation codes');
+  return new IntEmitter(plan, opset, requantize, int8Codes).emitAll();
 }

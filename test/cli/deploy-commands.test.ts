@@ -19,6 +19,8 @@ import { inspectStrata, readStrata } from '../../src/format/index.js';
 import { modelFromStrata } from '../../src/export/strata-model.js';
 import { setPrecision } from '../../src/quant/quantize-model.js';
 import { StrataSession } from '../../src/runtime/session.js';
+import { getBackend, setBackend } from '../../src/engine/backend-registry.js';
+import { referenceBackend } from '../../src/engine/backend-reference.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveTrainConfig } from '../../src/train/config.js';
 import { buildModel } from '../../src/train/trainer.js';
@@ -198,13 +200,14 @@ test('export writes ONNX from a .strata file or a checkpoint; onnxruntime gives 
 
 test('predict prints the top-5 classes of an image, normalised as in training, for both engines', async () => {
   const digit = await mnistDigitPng(dir, 0);
-  const r = await strata('predict', modelPath, digit.path, '--bits', '8');
+  const r = await strata('predict', modelPath, digit.path, '--bits', '8', '--engine', 'onnxruntime');
   assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
   const rows = tableRows(r.stdout);
   assert.equal(rows.length, 5);
   // Independent reference: the raw MNIST pixels normalised by hand.
   const data = Float32Array.from(digit.pixels, (p) => (p / 255 - 0.1307) / 0.3081);
-  const session = await StrataSession.create(modelPath, { bits: 8, threads: 1 });
+  const session = await StrataSession.create(modelPath, { bits: 8, engine: 'onnxruntime', threads: 1 });
   const p = await session.predict({ data, shape: [1, 28, 28, 1] });
   await session.dispose();
   const order = Array.from(p.probabilities.keys()).sort((a, b) => p.probabilities[b] - p.probabilities[a]);
@@ -220,6 +223,28 @@ test('predict prints the top-5 classes of an image, normalised as in training, f
       'm',
     ),
   );
+
+  // The default engine: the oneDNN int8 kernels when the addon is loaded, onnxruntime with a note when not.
+  const byDefault = await strata('predict', modelPath, digit.path, '--bits', '8');
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  if (getBackend().name === 'native') {
+    assert.equal(byDefault.stderr, '');
+    assert.match(byDefault.stdout, /: \d \(8 bits, native, oneDNN int8 kernels\)$/m);
+  } else assert.match(byDefault.stderr, /^note: the native addon is not loaded/);
+  const saved = getBackend();
+  setBackend(referenceBackend);
+  try {
+    const fallback = await strata('predict', modelPath, digit.path, '--bits', '8');
+    assert.equal(fallback.code, 0, fallback.stderr);
+    assert.match(
+      fallback.stderr,
+      /^note: the native addon is not loaded \(.+\), so this runs through onnxruntime instead of Strata's oneDNN int8 engine; build the addon/,
+    );
+    assert.deepEqual(tableRows(fallback.stdout), rows);
+    assert.match(fallback.stdout, /\(8 bits, onnxruntime, integer ONNX graph\)$/m);
+  } finally {
+    setBackend(saved);
+  }
 
   // Larger images are resized to 28x28; several images form one batch; --json, native engine.
   const big = await mnistDigitPng(dir, 1, 2);
@@ -253,7 +278,15 @@ test('predict prints the top-5 classes of an image, normalised as in training, f
     assert.ok(l.top[0].probability >= l.top[1].probability && l.top[1].probability >= l.top[2].probability);
 
   // A checkpoint works too (packed in memory), and a bad precision is refused.
-  const fromCheckpoint = await strata('predict', checkpoint, digit.path, '--bits', '8');
+  const fromCheckpoint = await strata(
+    'predict',
+    checkpoint,
+    digit.path,
+    '--bits',
+    '8',
+    '--engine',
+    'onnxruntime',
+  );
   assert.equal(fromCheckpoint.code, 0, fromCheckpoint.stderr);
   assert.deepEqual(tableRows(fromCheckpoint.stdout), rows);
   const bad = await strata('predict', modelPath, digit.path, '--bits', '1');
@@ -270,7 +303,7 @@ test('predict, info and eval take an .onnx graph; eval takes a .strata file (or 
   const viaOnnx = await strata('predict', onnxPath, digit.path);
   assert.equal(viaOnnx.code, 0, viaOnnx.stderr);
   assert.equal(viaOnnx.stderr, '');
-  const viaStrata = await strata('predict', modelPath, digit.path, '--bits', '8');
+  const viaStrata = await strata('predict', modelPath, digit.path, '--bits', '8', '--engine', 'onnxruntime');
   assert.deepEqual(tableRows(viaOnnx.stdout), tableRows(viaStrata.stdout));
   assert.match(viaOnnx.stdout, /\(8 bits, onnxruntime, integer ONNX graph\)$/m);
   const native = await strata('predict', onnxPath, digit.path, '--engine', 'native');
@@ -294,7 +327,8 @@ test('predict, info and eval take an .onnx graph; eval takes a .strata file (or 
   }
   const archive = join(dir, 'digits.tar');
   writeFileSync(archive, tarBytes(members));
-  const evaluated = await strata('eval', modelPath, '--data', archive, '--bits', '8,2', '--engine', 'native');
+  // The default engine for a .strata file is the native one (when the addon is loaded).
+  const evaluated = await strata('eval', modelPath, '--data', archive, '--bits', '8,2');
   assert.equal(evaluated.code, 0, evaluated.stderr);
   const rows = tableRows(evaluated.stdout);
   assert.deepEqual(
@@ -318,7 +352,7 @@ test('predict, info and eval take an .onnx graph; eval takes a .strata file (or 
     const p = await session.predict({ data, shape: [24, 28, 28, 1] });
     const correct = digits.filter((d, i) => p.classes[i] === d.label).length;
     assert.equal(row[1], ((100 * correct) / 24).toFixed(2), `${bits} bits`);
-    assert.match(row[5], /native, oneDNN int8 kernels/);
+    if (getBackend().name === 'native') assert.match(row[5], /native, oneDNN int8 kernels/);
     await session.dispose();
   }
   // A prefix of the file holds the lower precisions: eval takes it and evaluates what it holds.

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { exportOnnx } from '../../src/export/onnx-export.js';
 import { writeStrata } from '../../src/format/index.js';
 import { StrataSession } from '../../src/runtime/session.js';
+import { getBackend, setBackend } from '../../src/engine/backend-registry.js';
+import { referenceBackend } from '../../src/engine/backend-reference.js';
 import { toStrataContent } from '../../src/export/strata-model.js';
 import { quantizedLayers, switchableNorms } from '../../src/quant/quantize-model.js';
 import { assertLogitsClose, calibratedModel, strataLogits } from '../export/fixtures.js';
@@ -15,7 +17,7 @@ const input = { data: fixture.input.data, shape: fixture.shape };
 
 test('onnxruntime-node loads its bundled CPU binary from node_modules/onnxruntime-node/bin', async (t) => {
   if (process.platform !== 'linux') return t.skip('reads /proc/self/maps');
-  const session = await StrataSession.create(fixture.model, { bits: 4, threads: 1 });
+  const session = await StrataSession.create(fixture.model, { bits: 4, engine: 'onnxruntime', threads: 1 });
   await session.dispose();
   const maps = await readFile('/proc/self/maps', 'utf8');
   const binding = `onnxruntime-node/bin/napi-v6/linux/${process.arch}/onnxruntime_binding.node`;
@@ -54,6 +56,54 @@ test('both engines agree with Strata at a precision and in full precision; outpu
       }
       await session.dispose();
     }
+  }
+});
+
+test('the default engine: native int8 for a Module or .strata file when the addon is loaded, onnxruntime with a note when not', async (t) => {
+  // Its own model: packing derives every precision 2..8, which the error tests below rely on not having.
+  const f = calibratedModel('small-cnn', { inChannels: 1, size: 12, width: 4, seed: 5 });
+  const strata = writeStrata(toStrataContent(f.model, f.architecture!, f.quant!));
+  const onnx = exportOnnx(f.model, { bits: 4 });
+  const saved = getBackend();
+  try {
+    if (saved.name === 'native') {
+      for (const source of [f.model, strata]) {
+        const session = await StrataSession.create(source, { bits: 4 });
+        assert.equal(session.engine, 'native');
+        assert.equal(session.arithmetic, 'native-int8');
+        assert.equal(session.engineNote, null);
+        await session.dispose();
+      }
+    } else t.diagnostic('the native addon is not loaded: only the fallback is checked');
+    // An .onnx file runs through onnxruntime, the one engine that runs it, without a note.
+    const viaOnnx = await StrataSession.create(onnx, { threads: 1 });
+    assert.equal(viaOnnx.engine, 'onnxruntime');
+    assert.equal(viaOnnx.engineNote, null);
+    await viaOnnx.dispose();
+    // Without the native backend the default is onnxruntime, and the session says why.
+    setBackend(referenceBackend);
+    const fallback = await StrataSession.create(strata, { bits: 4, threads: 1 });
+    assert.equal(fallback.engine, 'onnxruntime');
+    assert.equal(fallback.arithmetic, 'onnxruntime-integer');
+    assert.match(
+      fallback.engineNote ?? '',
+      /^the native addon is not loaded \(.+\), so this runs through onnxruntime instead of Strata's oneDNN int8 engine/,
+    );
+    assertLogitsClose(
+      (await fallback.predict({ data: f.input.data, shape: f.shape })).logits,
+      strataLogits(f.model, f.input, 4),
+      10,
+      true,
+      'fallback',
+    );
+    await fallback.dispose();
+    // Asked for by name, an engine is used as asked, without a note.
+    const named = await StrataSession.create(strata, { bits: 4, engine: 'native' });
+    assert.equal(named.arithmetic, 'reference-int8');
+    assert.equal(named.engineNote, null);
+    await named.dispose();
+  } finally {
+    setBackend(saved);
   }
 });
 
@@ -103,7 +153,7 @@ test('.strata sources: bytes and path, at a chosen precision or the highest held
     const batch = { data: f.input.data, shape: f.shape };
     for (const bits of [2, 4]) {
       const ref = strataLogits(f.model, f.input, bits);
-      const viaOrt = await StrataSession.create(path, { bits, threads: 1 });
+      const viaOrt = await StrataSession.create(path, { bits, engine: 'onnxruntime', threads: 1 });
       const viaNative = await StrataSession.create(strata, { bits, engine: 'native' });
       assert.equal(viaOrt.bits, bits);
       assertLogitsClose(
@@ -134,7 +184,7 @@ test('errors: options, sources, inputs and disposal', async () => {
   const onnx = exportOnnx(fixture.model, { bits: 4 });
   await assert.rejects(StrataSession.create(fixture.model, { bits: 4, engine: 'gpu' as 'native' }), {
     name: 'TypeError',
-    message: "Expected 'onnxruntime' or 'native' for engine but received 'gpu' of type string",
+    message: "Expected 'auto', 'onnxruntime' or 'native' for engine but received 'gpu' of type string",
   });
   await assert.rejects(StrataSession.create(42 as unknown as Uint8Array, { bits: 4 }), {
     name: 'TypeError',

@@ -5,11 +5,11 @@ import { Command, Option } from 'commander';
 import { datasetSize, getImage, type RawImage } from '../../data/dataset.js';
 import { loadImageTree } from '../../data/real-datasets.js';
 import { inspectStrata } from '../../format/index.js';
-import { SESSION_ENGINES, type SessionEngine } from '../../runtime/session.js';
+import { SESSION_ENGINES, type SessionEngineChoice } from '../../runtime/session.js';
 import { imageToInput, toChannels, type InputSpec } from '../../web/preprocess.js';
 import { openModel } from '../model-file.js';
 import { detectFileKind, type FileKind } from './info.js';
-import { describeArithmetic } from './predict.js';
+import { describeArithmetic, ENGINE_HELP, printEngineNote } from './predict.js';
 import { ensurePrecision, setPrecision, type QuantConfig } from '../../quant/quantize-model.js';
 import { lineChart, writeChart } from '../../report/index.js';
 import { loadDataSources } from '../../train/data.js';
@@ -32,7 +32,7 @@ import { resolveTrainConfig } from '../../train/config.js';
 
 interface EvalFlags {
   data?: string;
-  engine: SessionEngine;
+  engine: SessionEngineChoice;
   float?: boolean;
   batchSize: number;
   limit?: number;
@@ -188,6 +188,7 @@ async function evalOnData(path: string, flags: EvalFlags & { data: string }, io:
       float: flags.float === true,
     });
     const { session, spec } = opened;
+    if (rows.length === 0) printEngineNote(io, session.engineNote);
     try {
       let correct1 = 0;
       let correct5 = 0;
@@ -228,7 +229,7 @@ async function evalOnData(path: string, flags: EvalFlags & { data: string }, io:
         top5: (100 * correct5) / n,
         loss: loss / n,
         bytes: kind === 'strata' && label !== null ? await prefixBytes(path, label) : statSync(path).size,
-        source: `${flags.engine}, ${arithmetic}`,
+        source: `${session.engine}, ${arithmetic}`,
       });
     } finally {
       await session.dispose();
@@ -267,12 +268,9 @@ export function evalCommand(io: CliIo = processIo): Command {
         'or the order of its wnids.txt; every image is evaluated',
     )
     .addOption(
-      new Option(
-        '--engine <engine>',
-        'with --data: onnxruntime (exported ONNX graph) or native (Strata engine)',
-      )
+      new Option('--engine <engine>', `with --data: ${ENGINE_HELP}`)
         .choices([...SESSION_ENGINES])
-        .default('onnxruntime'),
+        .default('auto'),
     )
     .option('--float', 'with --data: run with float arithmetic instead of integer kernels')
     .option('--batch-size <n>', 'with --data: images a batch', parsePositiveInteger, 128)

@@ -107,7 +107,7 @@ export function exportCommand(io: CliIo = processIo): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['onnx']).default('onnx'))
     .option(
       '--float',
-      'a float graph with the dequantized weights instead of the integer one (ConvInteger, MatMulInteger)',
+      'a float graph with the dequantized weights instead of the integer one (ConvInteger, QLinearConv, MatMulInteger)',
     )
     .option(
       '-o, --output <file>',
@@ -118,27 +118,33 @@ export function exportCommand(io: CliIo = processIo): Command {
     .option('--opset <n>', `ONNX opset in [${MIN_OPSET}, ${MAX_OPSET}]`, parsePositiveInteger)
     .action(async (path: string, flags: ExportFlags) => {
       const loaded = await loadModelAt(path, flags.bits);
-      // The integer plan covers Strata's own architectures; an imported graph (GraphNetwork) is
-      // written as the float graph of the same precision's weights, and the command says so.
-      const imported = loaded.model instanceof GraphNetwork;
-      if (imported && loaded.bits !== null && flags.float !== true) {
-        println(
-          io.err,
-          `note: ${path} holds an imported graph, which the integer ONNX export does not cover yet; ` +
-            `writing the float graph of its ${loaded.bits}-bit weights`,
-        );
-      }
-      const float = flags.float === true || imported;
       // The input size, normalisation and class names travel with the graph for predict and eval.
       const described = await describeModelFile(path);
-      const onnx = exportOnnx(loaded.model, {
-        bits: loaded.bits,
-        float,
-        metadata: { [ONNX_INPUT_METADATA]: JSON.stringify(described) },
-        ...(flags.inputSize !== undefined ? { inputSize: flags.inputSize } : {}),
-        ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
-        ...(flags.opset !== undefined ? { opset: flags.opset } : {}),
-      });
+      const write = (float: boolean) =>
+        exportOnnx(loaded.model, {
+          bits: loaded.bits,
+          float,
+          metadata: { [ONNX_INPUT_METADATA]: JSON.stringify(described) },
+          ...(flags.inputSize !== undefined ? { inputSize: flags.inputSize } : {}),
+          ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
+          ...(flags.opset !== undefined ? { opset: flags.opset } : {}),
+        });
+      let float = flags.float === true;
+      let onnx: Uint8Array;
+      try {
+        onnx = write(float);
+      } catch (e) {
+        // An imported graph with an op the integer plan does not cover (an element-wise product, a
+        // concatenation) is written as the float graph of the same precision's weights, with a note.
+        if (!(loaded.model instanceof GraphNetwork) || float || !(e instanceof TypeError)) throw e;
+        println(
+          io.err,
+          `note: ${path} holds an imported graph that the integer ONNX export does not cover (${e.message}); ` +
+            `writing the float graph of its ${loaded.bits}-bit weights`,
+        );
+        float = true;
+        onnx = write(true);
+      }
       const label = loaded.bits === null ? 'fp' : `w${loaded.bits}`;
       const stem = basename(path).replace(/\.(strata|ckpt)$/, '');
       const output = flags.output ?? join(dirname(path), `${stem}-${label}${float ? '-float' : ''}.onnx`);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { decodeImage } from '../../data/image-decode.js';
 import { formatTable } from '../../report/index.js';
-import { SESSION_ENGINES, type SessionArithmetic, type SessionEngine } from '../../runtime/session.js';
+import { SESSION_ENGINES, type SessionArithmetic, type SessionEngineChoice } from '../../runtime/session.js';
 import { imageToInput, toChannels, topClasses, type InputSpec } from '../../web/preprocess.js';
 import { println, processIo, type CliIo } from '../io.js';
 import { parsePositiveInteger } from '../parse.js';
@@ -10,7 +10,7 @@ import { openModel } from '../model-file.js';
 
 interface PredictFlags {
   bits?: number;
-  engine: SessionEngine;
+  engine: SessionEngineChoice;
   float?: boolean;
   top: number;
   json?: boolean;
@@ -28,6 +28,16 @@ export function describeArithmetic(arithmetic: SessionArithmetic): string {
     case 'reference-int8':
       return 'TypeScript reference int8 kernels: the native addon is not loaded, so this is slow';
   }
+}
+
+export const ENGINE_HELP =
+  'auto (native for a .strata file or checkpoint when the native addon is loaded, else onnxruntime; ' +
+  'onnxruntime for an .onnx file), native (Strata engine: oneDNN int8 kernels) or onnxruntime ' +
+  '(exported ONNX graph)';
+
+/** Prints why a session does not run on the engine 'auto' prefers, when it does not. */
+export function printEngineNote(io: CliIo, note: string | null): void {
+  if (note !== null) println(io.err, `note: ${note}`);
 }
 
 /** Decodes, resizes and normalises each image as the model's training run did; one batch. */
@@ -50,11 +60,7 @@ export function predictCommand(io: CliIo = processIo): Command {
     .argument('<model>', 'a .strata model file, an .onnx file from strata export, or a training checkpoint')
     .argument('<images...>', 'JPEG or PNG files')
     .option('--bits <b>', 'the precision to run (default: the highest the file holds)', parsePositiveInteger)
-    .addOption(
-      new Option('--engine <engine>', 'onnxruntime (exported ONNX graph) or native (Strata engine)')
-        .choices([...SESSION_ENGINES])
-        .default('onnxruntime'),
-    )
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...SESSION_ENGINES]).default('auto'))
     .option('--float', 'run the precision with float arithmetic instead of integer kernels')
     .option('--top <k>', 'how many classes to print per image', parsePositiveInteger, 5)
     .option('--json', 'print one JSON object per image instead of tables')
@@ -65,6 +71,7 @@ export function predictCommand(io: CliIo = processIo): Command {
         float: flags.float === true,
       });
       try {
+        printEngineNote(io, session.engineNote);
         if (spec.normalizeSource === 'default') {
           println(io.err, `warning: ${path} records no input normalisation; using pixel / 255`);
         }
@@ -79,12 +86,14 @@ export function predictCommand(io: CliIo = processIo): Command {
           const probs = p.probabilities.subarray(n * p.numClasses, (n + 1) * p.numClasses);
           const top = topClasses(probs, flags.top, labels ?? undefined);
           if (flags.json) {
-            write(JSON.stringify({ image, bits, engine: flags.engine, arithmetic: session.arithmetic, top }));
+            write(
+              JSON.stringify({ image, bits, engine: session.engine, arithmetic: session.arithmetic, top }),
+            );
             return;
           }
           if (n > 0) write();
           write(
-            `${image}: ${top[0].label} (${precision}, ${flags.engine}, ${describeArithmetic(session.arithmetic)})`,
+            `${image}: ${top[0].label} (${precision}, ${session.engine}, ${describeArithmetic(session.arithmetic)})`,
           );
           write(
             formatTable(
