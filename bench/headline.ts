@@ -140,6 +140,8 @@ async function stage(name: string, partial: Partial<TrainConfig>) {
     `== ${name}: ${config.mode} ${config.mode === 'fp' ? '' : config.bits.join(',')} for ${config.epochs} epochs`,
   );
   const result = await runTraining(config, { log });
+  // Stopped (SIGINT/SIGTERM): the checkpoint is written; the same command resumes it.
+  if (result.interrupted) process.exit(130);
   // A seeded full-precision run is already a committed checkpoint; every other stage is copied.
   const seeded = name === 'fp' && fpSeed !== '';
   const kept = seeded ? relative(repoRoot, resolve(fpSeed)) : join('checkpoints', presetName, `${name}.ckpt`);
@@ -161,7 +163,9 @@ function provenance(s: Awaited<ReturnType<typeof stage>>) {
   const once =
     c.mode === 'once'
       ? `; step from ${c.stepFrom}` +
-        (c.lossWeights.length > 0 ? `, loss weights ${c.lossWeights.join(',')}` : ', mean loss') +
+        (c.lossWeights.length > 0
+          ? `, loss weights ${c.lossWeights.join(',')}`
+          : `, loss balance ${c.lossBalance}`) +
         (c.distill ? `, distillation from ${c.distillFrom} (weight ${c.distillWeight})` : '') +
         (c.samplePrecisions > 0 ? `, ${c.samplePrecisions} precisions a step` : '')
       : '';
@@ -329,7 +333,7 @@ const claim = lineChart({
   yLabel: 'validation top-1 (%)',
   xTicks: preset.bits,
   series: (['once', 'dedicated'] as const).map((m) => ({
-    name: m === 'once' ? 'once QAT (one model)' : 'dedicated QAT (one model per precision)',
+    name: m === 'once' ? 'once QAT, one model' : `dedicated QAT, ${preset.bits.length} models`,
     points: rows.filter((r) => r.method === m).map((r) => [r.bits!, r.top1] as [number, number]),
   })),
   referenceLines: [{ name: 'full precision', y: rows[0].top1 }],

@@ -25,7 +25,7 @@ const checkpointIndex = process.argv.indexOf('--checkpoint');
 const checkpoint =
   checkpointIndex >= 0
     ? process.argv[checkpointIndex + 1]
-    : join(repoRoot, 'checkpoints', 'cifar10-resnet20-once3.ckpt');
+    : join(repoRoot, 'checkpoints', 'cifar10-resnet20', 'once.ckpt');
 const kbps = arg('kbps', 4000);
 const latencyMs = arg('latency', 100);
 const valLimit = arg('val-limit', 1000);
