@@ -24,6 +24,7 @@ import { inspectStrata, StrataFormatError } from '../format/index.js';
 import { parsePreamble } from '../format/header.js';
 import { PREAMBLE_BYTES } from '../format/layout.js';
 import { packageRoot } from '../engine/backend-native.js';
+import { sampleImageFor } from '../web/samples.js';
 
 export interface StrataServerOptions {
   /** Folder whose files are served (the .strata models, sample images). */
@@ -56,6 +57,8 @@ export interface ModelListing {
   quantization?: Record<string, unknown>;
   precisions?: { bits: number; completeAt: number }[];
   metadata?: Record<string, unknown> | null;
+  /** The page's sample image of the model's classes (`/samples/...`), or null when it has none. */
+  sample?: string | null;
   /** Set instead of the fields above when the file is not a readable .strata file. */
   error?: string;
 }
@@ -376,6 +379,8 @@ async function describeModel(path: string, name: string, size: number): Promise<
       quantization: info.quantization,
       precisions: info.precisions.map((p) => ({ bits: p.bits, completeAt: p.completeAt })),
       metadata: info.metadata,
+      // The page fetches the default model's sample image before its script runs.
+      sample: sampleImageFor(info.metadata),
     };
   } catch (e) {
     if (!(e instanceof StrataFormatError)) throw e;

@@ -25,6 +25,7 @@ import {
   type ProgressiveModel,
   type PrefixStore,
 } from './index.js';
+import { sampleImageFor } from './samples.js';
 
 interface Listing {
   name: string;
@@ -102,15 +103,6 @@ async function readListing(): Promise<Listing[]> {
   return ((await response.json()) as { models: Listing[] }).models;
 }
 
-/** The sample image the page ships for a model's dataset, or null. */
-function sampleFor(metadata: Record<string, unknown> | null | undefined): string | null {
-  const dataset = typeof metadata?.dataset === 'string' ? metadata.dataset : '';
-  if (dataset.startsWith('cifar10') && !dataset.startsWith('cifar100')) return '/samples/cifar10.png';
-  if (dataset.startsWith('fashion-mnist')) return '/samples/fashion-mnist.png';
-  if (dataset.startsWith('mnist')) return '/samples/mnist.png';
-  return null;
-}
-
 function showModels(models: Listing[], current: string): void {
   const list = element('models');
   list.replaceChildren('Models: ');
@@ -141,6 +133,10 @@ async function decodePixels(blob: Blob): Promise<Pixels> {
 }
 
 async function fetchPixels(url: string): Promise<Pixels> {
+  // The page's inline script may have fetched this image already (the default model's sample).
+  const early = (window as { strataImage?: { url: string; blob: Promise<Blob | null> } }).strataImage;
+  const prefetched = early !== undefined && early.url === url ? await early.blob.catch(() => null) : null;
+  if (prefetched !== null) return decodePixels(prefetched);
   const response = await fetch(url);
   if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${response.statusText}`);
   return decodePixels(await response.blob());
@@ -301,7 +297,7 @@ async function start(): Promise<void> {
   const modelName =
     named !== null && named !== ''
       ? named
-      : (models.find((m) => sampleFor(m.metadata) !== null) ?? models[0])?.name;
+      : (models.find((m) => sampleImageFor(m.metadata) !== null) ?? models[0])?.name;
   if (modelName === undefined) {
     element('models').textContent = 'No .strata model files in the served folder.';
     setState('choose');
@@ -312,7 +308,7 @@ async function start(): Promise<void> {
   element('model-name').textContent = describeModel(entry, modelName);
   setupBudgetForm(entry);
 
-  const imageUrl = params.get('image') || sampleFor(entry?.metadata);
+  const imageUrl = params.get('image') || sampleImageFor(entry?.metadata);
   let pixels: Promise<Pixels> | null = imageUrl === null ? null : fetchPixels(imageUrl);
   element('image-note').textContent =
     imageUrl === null
@@ -384,6 +380,8 @@ async function start(): Promise<void> {
     loaded.push(model);
     document.body.dataset.total = String(model.fileLength);
     if (pixels === null) continue;
+    // Build the network while the image may still be decoding (off the main thread), not after it.
+    model.load();
     const source = await pixels;
     if (!previewShown) {
       showPreview(source);

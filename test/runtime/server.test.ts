@@ -14,6 +14,7 @@ import {
   type ModelListing,
 } from '../../src/runtime/server.js';
 import { smallContent } from '../format/helpers.js';
+import { sampleImageFor } from '../../src/web/samples.js';
 
 const outside = mkdtempSync(join(tmpdir(), 'strata-server-outside-'));
 const root = mkdtempSync(join(tmpdir(), 'strata-server-'));
@@ -262,6 +263,17 @@ test('/models lists the .strata files with their precisions, and unreadable ones
     info.precisions.map((p) => ({ bits: p.bits, completeAt: p.completeAt })),
   );
   assert.deepEqual(good.architecture, info.architecture);
+  // No dataset in this file's metadata, so no sample image for the page to fetch early.
+  assert.equal(good.sample, null);
+});
+
+test("the page is told each model's sample image by its dataset, so it can fetch it before its script", () => {
+  assert.equal(sampleImageFor({ dataset: 'cifar10-jpeg' }), '/samples/cifar10.png');
+  assert.equal(sampleImageFor({ dataset: 'cifar100' }), null);
+  assert.equal(sampleImageFor({ dataset: 'fashion-mnist' }), '/samples/fashion-mnist.png');
+  assert.equal(sampleImageFor({ dataset: 'mnist' }), '/samples/mnist.png');
+  assert.equal(sampleImageFor({ dataset: 'tiny-imagenet' }), null);
+  assert.equal(sampleImageFor(null), null);
 });
 
 test('throttling paces the folder files to the given rate; the page assets are not throttled', async () => {
