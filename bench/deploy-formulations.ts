@@ -12,7 +12,7 @@
  * profile at --profile-bits are recorded. Output: bench/results/deploy-formulations.{txt,json}.
  * Options: --checkpoint <path> --bits 2,4,8 --iters 5 --warmup 1 --threads 1 --large-batch 128 --profile-bits 4
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -30,6 +30,7 @@ import { setPrecision } from '../src/quant/quantize-model.js';
 import { IntPlanRunner } from '../src/runtime/int-engine.js';
 import { arg, median, repoRoot, writeResult } from './common.js';
 import { dequantizeEpilogue, encodeEmitted, matmulGraph } from './int-formulations.js';
+import { ortOperatorProfile } from './ort-profile.js';
 
 function stringArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -99,36 +100,6 @@ async function optimizedOps(graph: Uint8Array): Promise<Record<string, number>> 
     const counts: Record<string, number> = {};
     for (const n of readOnnxGraph(readFileSync(path)).nodes) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
     return counts;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function profileOf(graph: Uint8Array, input: ort.Tensor): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'strata-profile-'));
-  try {
-    const session = await ort.InferenceSession.create(graph, {
-      ...ortOptions,
-      enableProfiling: true,
-      profileFilePrefix: join(dir, 'profile'),
-    });
-    for (let i = 0; i < iters; i++) await session.run({ input });
-    session.endProfiling();
-    await session.release();
-    const file = readdirSync(dir).find((n) => n.startsWith('profile'))!;
-    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-      cat: string;
-      name: string;
-      dur: number;
-      args?: { op_name?: string };
-    }[];
-    const byOp: Record<string, number> = {};
-    for (const e of events) {
-      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-      const op = e.args?.op_name ?? 'unknown';
-      byOp[op] = (byOp[op] ?? 0) + e.dur / 1000 / iters;
-    }
-    return Object.fromEntries(Object.entries(byOp).sort((a, c) => c[1] - a[1]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -241,7 +212,7 @@ for (const b of bitsList) {
   if (b === profileBits) {
     for (const c of list) {
       ops[c.name] = await optimizedOps(c.graph);
-      profiles[c.name] = await profileOf(c.graph, large);
+      profiles[c.name] = await ortOperatorProfile(c.graph, large, ortOptions, iters);
     }
   }
   log(`w${b} done (load ${os.loadavg()[0].toFixed(2)})`);

@@ -22,7 +22,7 @@
  * link (--kbps) as before. Output: the lines below, bench/results/deploy.json and deploy.txt.
  * Options: --checkpoint <path> --iters 5 --warmup 1 --threads 1 --large-batch 128 --first-iters 0 --kbps 10000
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -39,6 +39,7 @@ import { StrataSession } from '../src/runtime/session.js';
 import { startServer } from '../src/runtime/server.js';
 import { runProgressive, warmUpOrt, type OrtLike } from '../src/web/progressive.js';
 import { arg, median, peakRssMb, repoRoot, writeResult } from './common.js';
+import { ortOperatorProfile } from './ort-profile.js';
 
 function stringArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -147,37 +148,10 @@ async function webPair(a: Uint8Array, b: Uint8Array, rng: Random): Promise<[numb
   }
 }
 
-/** Milliseconds a run per operator type (onnxruntime's own profile, mean of --iters runs). */
-async function ortProfile(onnx: Uint8Array, batch: number, rng: Random): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'strata-profile-'));
-  try {
-    const session = await ort.InferenceSession.create(onnx, {
-      ...ortOptions,
-      enableProfiling: true,
-      profileFilePrefix: join(dir, 'profile'),
-    });
-    const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
-    for (let i = 0; i < iters; i++) await session.run({ [session.inputNames[0]]: input });
-    session.endProfiling();
-    await session.release();
-    const file = readdirSync(dir).find((n) => n.startsWith('profile'));
-    if (file === undefined) return {};
-    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-      cat: string;
-      name: string;
-      dur: number;
-      args?: { op_name?: string };
-    }[];
-    const byOp: Record<string, number> = {};
-    for (const e of events) {
-      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-      const op = e.args?.op_name ?? 'unknown';
-      byOp[op] = (byOp[op] ?? 0) + e.dur / 1000 / iters;
-    }
-    return Object.fromEntries(Object.entries(byOp).sort((a, b) => b[1] - a[1]));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** Milliseconds a run per operator type at `batch` (onnxruntime's own profile, mean of --iters runs). */
+function ortProfile(onnx: Uint8Array, batch: number, rng: Random): Promise<Record<string, number>> {
+  const input = new ort.Tensor('float32', Tensor.randn([batch, 3, 32, 32], rng).data, [batch, 3, 32, 32]);
+  return ortOperatorProfile(onnx, input, ortOptions, iters);
 }
 
 async function nativePair(
